@@ -1,0 +1,233 @@
+"""The public entry points: fetch(), fetch_many() and Fetcher (options -> plan -> engine)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from .cache import Cache
+from .digests import expected_hashes
+from .engine import Engine, Job
+from .errors import FetchError
+from .options import Options, make_options
+from .plan import plan_sources
+from .proxies import proxies_from_environment
+from .results import FetchResult, PathArg, Request
+from .tls import make_context, resolve_trust
+from .transport import Transport, TransportSettings, make_transport
+from .urls import check_url, filename_from_url
+
+__all__ = ["Fetcher", "fetch", "fetch_many"]
+
+RequestLike = Union[Request, Mapping[str, Any], str]
+# Options that shape connections: changing one per call needs another transport.
+_TRANSPORT_OPTIONS = ("ca_bundle", "trust", "connect_to", "proxies", "pool_size", "transport")
+
+
+def fetch(
+    url: str,
+    sha256: Optional[str] = None,
+    fallbacks: Sequence[str] = (),
+    *,
+    dest: Optional[PathArg] = None,
+    **options: Any,
+) -> FetchResult:
+    """Download ``url`` (or a fallback, or a mirror) and return the verified file.
+
+    :param url: the first source to try.
+    :param sha256: the expected digest, hex or ``"sha256:<hex>"``.
+    :param fallbacks: more URLs of the same bytes, tried in order.
+    :param dest: a file path or an existing folder; ``None`` keeps it in the cache.
+    :param options: see the options table of the documentation.
+    :raises FetchError: every source failed; ``str()`` says why for each.
+    :raises ValueError: bad input, before any network traffic.
+
+    >>> fetch("ftp://example.org/f.tgz")
+    Traceback (most recent call last):
+    ...
+    ValueError: unsupported URL scheme 'ftp' in 'ftp://example.org/f.tgz': use https:// (or http://)
+    """
+    with Fetcher(**options) as fetcher:
+        return fetcher.fetch(url, sha256, fallbacks, dest=dest)
+
+
+def fetch_many(
+    requests: Iterable[RequestLike], *, workers: int = 8, **options: Any
+) -> list[Union[FetchResult, FetchError]]:
+    """Fetch many files in parallel over shared connections; results in input order.
+
+    :param requests: :class:`Request` objects, dicts with the same keys, or URLs.
+    :param workers: threads downloading at once.
+    :returns: a :class:`FetchResult` or the :class:`FetchError` for each request.
+    """
+    with Fetcher(pool_size=max(workers, 1), **options) as fetcher:
+        return fetcher.fetch_many(requests, workers=workers)
+
+
+class Fetcher:
+    """Options checked once and one connection pool, reused by every fetch.
+
+    :param options: see the options table of the documentation.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self.options = make_options(**options)
+        self._settings = _transport_settings(self.options)
+        self._transport: Optional[Transport] = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        with self._lock:
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+
+    def fetch(
+        self,
+        url: str,
+        sha256: Optional[str] = None,
+        fallbacks: Sequence[str] = (),
+        *,
+        dest: Optional[PathArg] = None,
+        **options: Any,
+    ) -> FetchResult:
+        """Like :func:`robustfetch.fetch`, with this fetcher's options and connections."""
+        opts = make_options(self.options, **options) if options else self.options
+        job = plan_job(url, sha256, fallbacks, dest, opts)
+        return self._run(job, opts)
+
+    def fetch_many(
+        self, requests: Iterable[RequestLike], *, workers: int = 8, **options: Any
+    ) -> list[Union[FetchResult, FetchError]]:
+        """Like :func:`robustfetch.fetch_many`; every request is checked before any download."""
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a whole number >= 1, not {workers!r}")
+        opts = make_options(self.options, **options) if options else self.options
+        jobs = [plan_job(*_request_fields(item), opts) for item in requests]
+        _check_distinct_dests(jobs)
+
+        def run(job: Job) -> Union[FetchResult, FetchError]:
+            try:
+                return self._run(job, opts)
+            except FetchError as error:
+                return error
+
+        with ThreadPoolExecutor(max_workers=min(workers, max(len(jobs), 1))) as pool:
+            return list(pool.map(run, jobs))
+
+    def _run(self, job: Job, opts: Options) -> FetchResult:
+        if any(getattr(opts, name) != getattr(self.options, name) for name in _TRANSPORT_OPTIONS):
+            settings = _transport_settings(opts)
+            transport = make_transport(opts.transport, settings)
+            try:
+                return self._engine(opts, transport).run(job)
+            finally:
+                transport.close()
+        return self._engine(opts, self._shared_transport()).run(job)
+
+    def _engine(self, opts: Options, transport: Transport) -> Engine:
+        cache = Cache(opts.cache_dir) if opts.cache_dir is not None else None
+        trust = resolve_trust(opts.ca_bundle, opts.trust).describe()
+        return Engine(opts, transport, cache, trust)
+
+    def _shared_transport(self) -> Transport:
+        with self._lock:
+            if self._transport is None:
+                self._transport = make_transport(self.options.transport, self._settings)
+            return self._transport
+
+
+def plan_job(
+    url: str,
+    sha256: Optional[str],
+    fallbacks: Sequence[str],
+    dest: Optional[PathArg],
+    opts: Options,
+) -> Job:
+    """Check one request and turn it into a :class:`Job`; all errors are ``ValueError``."""
+    check_url(url)
+    if isinstance(fallbacks, (str, bytes)):
+        raise ValueError(f"fallbacks must be a list of URLs, not the string {fallbacks!r}")
+    fallbacks = [check_url(u) for u in fallbacks]
+    expected = expected_hashes(sha256, opts.hashes, [url, *fallbacks])
+    try:
+        name: Optional[str] = filename_from_url(url)
+    except ValueError:
+        name = None
+    target = _destination(dest, name, url, opts)
+    if opts.mirrors and name is None:
+        filename_from_url(url)  # raises the explanation
+    sources = plan_sources(url, fallbacks, opts.mirrors, name or "")
+    return Job(sources, expected, target, name or "download")
+
+
+def _destination(
+    dest: Optional[PathArg], name: Optional[str], url: str, opts: Options
+) -> Optional[Path]:
+    if dest is None:
+        if opts.cache_dir is None:
+            raise ValueError("no dest and no cache: give dest, or enable the cache")
+        return None
+    try:
+        path = Path(os.fspath(dest))
+    except TypeError:
+        raise ValueError(f"dest must be a path, not {dest!r}") from None
+    if str(path) == "":
+        raise ValueError("dest is an empty path")
+    if path.is_dir():
+        if name is None:
+            filename_from_url(url)  # raises the explanation
+        assert name is not None
+        return path / name
+    if not path.parent.is_dir():
+        raise ValueError(f"dest {str(path)!r}: folder {str(path.parent)!r} does not exist")
+    return path
+
+
+def _request_fields(
+    item: RequestLike,
+) -> tuple[str, Optional[str], Sequence[str], Optional[PathArg]]:
+    if isinstance(item, str):
+        return item, None, (), None
+    if isinstance(item, Request):
+        return item.url, item.sha256, item.fallbacks, item.dest
+    if isinstance(item, Mapping):
+        unknown = set(item) - {"url", "sha256", "fallbacks", "dest"}
+        if unknown or "url" not in item:
+            raise ValueError(f"bad request {dict(item)!r}: keys are url, sha256, fallbacks, dest")
+        return item["url"], item.get("sha256"), item.get("fallbacks", ()), item.get("dest")
+    raise ValueError(f"bad request {item!r}: give a Request, a dict or a URL")
+
+
+def _check_distinct_dests(jobs: list[Job]) -> None:
+    seen: set[Path] = set()
+    for job in jobs:
+        if job.dest is None:
+            continue
+        key = job.dest.resolve()
+        if key in seen:
+            raise ValueError(f"two requests write the same dest {str(job.dest)!r}")
+        seen.add(key)
+
+
+def _transport_settings(opts: Options) -> TransportSettings:
+    trust = resolve_trust(opts.ca_bundle, opts.trust)
+    proxies = dict(opts.proxies) if opts.proxies is not None else proxies_from_environment()
+    return TransportSettings(
+        context=make_context(trust),
+        connect_to_context=make_context(trust),
+        proxies=proxies,
+        connect_to=opts.connect_to,
+        pool_size=opts.pool_size,
+    )

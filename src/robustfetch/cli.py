@@ -1,0 +1,203 @@
+"""The ``robustfetch`` command: argparse front end, progress bar and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any, Optional, TextIO
+
+from . import __version__
+from .api import Fetcher
+from .errors import Attempt, FetchError
+from .progressbar import ProgressBar
+from .results import FetchResult
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 every source failed, 2 bad usage)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=logging.WARNING if not args.verbose else logging.INFO,
+        format="robustfetch: %(message)s",
+    )
+    if args.verbose < 2:
+        # Failures are reported once, at the end, in the error summary.
+        logging.getLogger("robustfetch").setLevel(logging.INFO if args.verbose else logging.ERROR)
+    try:
+        options = _options(args)
+        return int(args.handler(args, options))
+    except ValueError as exc:
+        print(f"robustfetch: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("robustfetch: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fetch(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    bar = None
+    if not args.quiet and not args.json and sys.stderr.isatty():
+        bar = ProgressBar(sys.stderr)
+        options["progress"] = bar
+    with Fetcher(**options) as fetcher:
+        try:
+            result = fetcher.fetch(args.url, args.sha256, args.fallback, dest=args.output)
+        except FetchError as error:
+            if bar is not None:
+                bar.finish()
+            _report_failure(args.url, error, args)
+            return EXIT_FAILED
+    if bar is not None:
+        bar.finish()
+    _report_success(result, args)
+    return EXIT_OK
+
+
+def _report_success(result: FetchResult, args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
+    if args.json:
+        record = {
+            "url": result.url,
+            "path": str(result.path),
+            "sha256": result.sha256,
+            "size": result.size,
+            "from_cache": result.from_cache,
+            "attempts": [_attempt_record(a) for a in result.attempts],
+        }
+        print(json.dumps(record), file=out, flush=True)
+        return
+    print(result.path, file=out)
+    if not args.quiet:
+        failed = sum(1 for a in result.attempts if a.reason is not None)
+        note = f" after {failed} failed attempt{'s' * (failed != 1)}" if failed else ""
+        if result.from_cache:
+            note = " from the cache"
+        print(
+            f"robustfetch: {result.size} bytes, sha256 {result.sha256}, from {result.url}{note}",
+            file=sys.stderr,
+        )
+        for attempt in result.attempts[:-1]:
+            print(f"  - {attempt}", file=sys.stderr)
+
+
+def _report_failure(url: str, error: FetchError, args: argparse.Namespace) -> None:
+    if args.json:
+        record = {
+            "url": url,
+            "error": error.message,
+            "attempts": [_attempt_record(a) for a in error.attempts],
+        }
+        print(json.dumps(record), flush=True)
+    print(f"robustfetch: {error}", file=sys.stderr)
+
+
+def _attempt_record(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "url": attempt.url,
+        "reason": attempt.reason.value if attempt.reason is not None else None,
+        "detail": attempt.detail,
+        "status": attempt.status,
+    }
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name in ("retries", "connect_timeout", "stall_timeout", "ca_bundle", "deadline"):
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name] = value
+    if args.mirror:
+        options["mirrors"] = list(args.mirror)
+    if args.no_cache:
+        options["cache_dir"] = None
+    elif args.cache_dir is not None:
+        options["cache_dir"] = args.cache_dir
+    if args.offline:
+        options["offline"] = True
+    if args.allow_http:
+        options["allow_http"] = True
+    if args.connect_to:
+        options["connect_to"] = dict(_connect_to(item) for item in args.connect_to)
+    return options
+
+
+def _connect_to(text: str) -> tuple[str, str]:
+    """curl's ``HOST:PORT:ADDR:PORT`` (IPv6 in brackets) as a ``connect_to`` entry."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == ":" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    if len(parts) != 4 or not all(parts):
+        raise ValueError(f"--connect-to {text!r}: expected HOST:PORT:ADDR:PORT")
+    return f"{parts[0]}:{parts[1]}", f"{parts[2]}:{parts[3]}"
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0: {text!r}")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="robustfetch",
+        description="Download files from ordered sources, verified, with failures explained.",
+        epilog="exit codes: 0 success, 1 every source failed, 2 bad usage or input",
+    )
+    parser.add_argument("--version", action="version", version=f"robustfetch {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    fetch = commands.add_parser("fetch", help="download one file")
+    fetch.add_argument("url", metavar="URL")
+    fetch.add_argument("--sha256", metavar="H", help="expected sha256 (hex or sha256:<hex>)")
+    fetch.add_argument("--fallback", metavar="URL", action="append", default=[])
+    fetch.add_argument("-o", "--output", metavar="DEST", help="file or existing folder")
+    _common(fetch)
+    fetch.set_defaults(handler=_fetch)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mirror", metavar="BASE", action="append", default=[])
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--cache-dir", metavar="DIR")
+    cache.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--offline", action="store_true", help="serve from the cache only")
+    parser.add_argument("--ca-bundle", metavar="FILE")
+    parser.add_argument(
+        "--connect-to", metavar="HOST:PORT:ADDR:PORT", action="append", default=[]
+    )
+    parser.add_argument("--retries", metavar="N", type=_count)
+    parser.add_argument("--connect-timeout", metavar="S", type=_nonnegative_float)
+    parser.add_argument("--stall-timeout", metavar="S", type=_nonnegative_float)
+    parser.add_argument("--deadline", metavar="S", type=_nonnegative_float)
+    parser.add_argument(
+        "--allow-http", action="store_true", help="use plain-http sources without a pinned hash"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    parser.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log each attempt")

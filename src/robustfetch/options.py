@@ -1,0 +1,264 @@
+"""Options shared by fetch, fetch_many, Fetcher and probe_host: defaults, environment, checks."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ._version import __version__
+from .results import ProgressEvent
+from .urls import check_url, split_host_port
+
+__all__ = ["Options", "default_cache_dir", "make_options"]
+
+TRUST_CHOICES = ("certifi", "system", "truststore")
+TRANSPORT_CHOICES = ("auto", "urllib3")
+# "fastest" is in the contract; it is refused until mirror health is measured.
+MIRROR_ORDERS = ("given",)
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated settings; build them with :func:`make_options`."""
+
+    mirrors: tuple[str, ...] = ()
+    cache_dir: Optional[Path] = None
+    offline: bool = False
+    connect_timeout: float = 10.0
+    stall_timeout: float = 30.0
+    min_speed: float = 0.0
+    min_speed_window: float = 10.0
+    retries: int = 2
+    backoff: float = 0.5
+    max_retry_after: float = 30.0
+    max_redirects: int = 10
+    allow_http: bool = False
+    ca_bundle: Optional[Path] = None
+    trust: Optional[str] = None
+    connect_to: Mapping[tuple[str, Optional[int]], tuple[str, Optional[int]]] = field(
+        default_factory=dict
+    )
+    rewrite: bool = True
+    size: Optional[int] = None
+    max_size: Optional[int] = None
+    deadline: Optional[float] = None
+    mirror_order: str = "given"
+    progress: Optional[Callable[[ProgressEvent], None]] = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    user_agent: str = f"robustfetch/{__version__}"
+    proxies: Optional[Mapping[str, str]] = None
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    transport: str = "auto"
+    pool_size: int = 8
+
+    def with_changes(self, **changes: Any) -> Options:
+        """A copy with ``changes`` applied and checked again."""
+        return make_options(self, **changes)
+
+
+_FIELDS = {f.name for f in fields(Options)}
+
+
+def make_options(base: Optional[Options] = None, **given: Any) -> Options:
+    """Check ``given`` (keyword options) over ``base`` or the defaults and environment.
+
+    Every problem is a ``ValueError`` naming the bad value, raised before any I/O.
+    """
+    unknown = sorted(set(given) - _FIELDS - {"workers"})
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(unknown)}")
+    given.pop("workers", None)
+    if base is None:
+        base = _from_environment(given)
+    values = {name: given[name] for name in given if name in _FIELDS}
+    checked = {name: _CHECKS.get(name, _identity)(name, value) for name, value in values.items()}
+    options = replace(base, **checked)
+    _check_combination(options)
+    return options
+
+
+def default_cache_dir() -> Path:
+    """The platform's user cache folder for robustfetch."""
+    if sys.platform == "win32":
+        root = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+        return Path(root, "robustfetch", "Cache")
+    if sys.platform == "darwin":
+        return Path(os.path.expanduser("~/Library/Caches/robustfetch"))
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(root, "robustfetch")
+
+
+def _from_environment(given: Mapping[str, Any]) -> Options:
+    env = os.environ
+    cache: Optional[Path] = None
+    if "cache_dir" not in given:
+        cache = Path(env["ROBUSTFETCH_CACHE_DIR"]) if env.get("ROBUSTFETCH_CACHE_DIR") else (
+            default_cache_dir()
+        )
+    bundle = env.get("ROBUSTFETCH_CA_BUNDLE") or env.get("SSL_CERT_FILE") or None
+    defaults = Options(
+        cache_dir=cache,
+        offline=env.get("ROBUSTFETCH_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
+    )
+    if bundle and "ca_bundle" not in given and "trust" not in given:
+        defaults = replace(defaults, ca_bundle=_check_file("ca_bundle", bundle))
+    return defaults
+
+
+def _identity(name: str, value: Any) -> Any:
+    return value
+
+
+def _check_seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number of seconds, not {value!r}")
+    number = float(value)
+    if math.isnan(number) or number < 0 or (number == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    return number
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
+    return value
+
+
+def _check_optional_size(name: str, value: Any) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a number of bytes >= 0, not {value!r}")
+    return value
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def _check_choice(choices: Sequence[str]) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    return check
+
+
+def _check_file(name: str, value: Any) -> Path:
+    path = Path(os.fspath(value)).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{name} {str(path)!r} is not a readable file")
+    return path
+
+
+def _check_cache_dir(name: str, value: Any) -> Optional[Path]:
+    if value is None or value is False:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"cache_dir must be a folder, None or False, not {value!r}")
+    return Path(os.fspath(value)).expanduser()
+
+
+def _check_mirrors(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise ValueError(f"mirrors must be a list of base URLs, not the string {value!r}")
+    for base in value:
+        check_url(base.replace("{filename}", "f"))
+    return tuple(value)
+
+
+def _check_connect_to(name: str, value: Any) -> dict[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"connect_to must be a mapping of 'host:port' to 'addr:port', not {value!r}")
+    result = {}
+    for key, target in value.items():
+        if not isinstance(key, str) or not isinstance(target, str):
+            raise ValueError(f"connect_to entries must be strings: {key!r}: {target!r}")
+        try:
+            result[split_host_port(key)] = split_host_port(target)
+        except ValueError as exc:
+            raise ValueError(f"bad connect_to entry {key!r}: {target!r}: {exc}") from None
+    return result
+
+
+def _check_headers(name: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a mapping, not {value!r}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str) or "\n" in key + item:
+            raise ValueError(f"bad header {key!r}: {item!r}")
+    return dict(value)
+
+
+def _check_progress(name: str, value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise ValueError(f"progress must be callable, not {value!r}")
+    return value
+
+
+def _check_proxies(name: str, value: Any) -> Optional[dict[str, str]]:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"proxies must be a mapping like {{'https': 'http://proxy:3128'}}, not {value!r}")
+    result = {}
+    for key, url in value.items():
+        key = str(key).lower()
+        if key not in ("http", "https", "all", "no"):
+            raise ValueError(f"proxies key {key!r} is not one of http, https, all, no")
+        if url and key != "no":
+            check_url(url if "://" in url else "http://" + url)
+        if url:
+            result[key] = url
+    return result
+
+
+def _check_combination(options: Options) -> None:
+    if (
+        options.size is not None
+        and options.max_size is not None
+        and options.size > options.max_size
+    ):
+        raise ValueError(f"size={options.size} is larger than max_size={options.max_size}")
+    if options.ca_bundle is not None and options.trust in ("system", "truststore"):
+        raise ValueError(f"ca_bundle and trust={options.trust!r} contradict each other: pick one")
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "mirrors": _check_mirrors,
+    "cache_dir": _check_cache_dir,
+    "offline": _check_bool,
+    "connect_timeout": _check_seconds,
+    "stall_timeout": _check_seconds,
+    "min_speed": lambda n, v: _check_seconds(n, v, allow_zero=True),
+    "min_speed_window": _check_seconds,
+    "retries": _check_count,
+    "backoff": lambda n, v: _check_seconds(n, v, allow_zero=True),
+    "max_retry_after": lambda n, v: _check_seconds(n, v, allow_zero=True),
+    "max_redirects": _check_count,
+    "allow_http": _check_bool,
+    "ca_bundle": lambda n, v: None if v is None else _check_file(n, v),
+    "trust": lambda n, v: None if v is None else _check_choice(TRUST_CHOICES)(n, v),
+    "connect_to": _check_connect_to,
+    "rewrite": _check_bool,
+    "size": _check_optional_size,
+    "max_size": _check_optional_size,
+    "deadline": lambda n, v: None if v is None else _check_seconds(n, v),
+    "mirror_order": _check_choice(MIRROR_ORDERS),
+    "progress": _check_progress,
+    "headers": _check_headers,
+    "hashes": _check_headers,
+    "user_agent": lambda n, v: _check_headers(n, {"User-Agent": v})["User-Agent"],
+    "proxies": _check_proxies,
+    "transport": _check_choice(TRANSPORT_CHOICES),
+    "pool_size": lambda n, v: max(1, _check_count(n, v)),
+}

@@ -1,0 +1,71 @@
+"""Security policy: plain http, redirects, and which headers may follow a redirect."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urljoin, urlsplit
+
+from .errors import Reason, SourceFailed
+from .urls import SCHEMES, strip_fragment
+
+__all__ = ["check_plain_http", "follow_redirect", "headers_for_redirect", "is_redirect"]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Credentials meant for one host never travel to another.
+_HOST_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+def check_plain_http(url: str, pinned: bool, allow_http: bool) -> None:
+    """Refuse a plain-http source unless a hash is pinned or ``allow_http`` is set.
+
+    >>> check_plain_http("http://h.example/f", pinned=True, allow_http=False)
+    >>> check_plain_http("http://h.example/f", pinned=False, allow_http=False)
+    Traceback (most recent call last):
+    ...
+    robustfetch.errors.SourceFailed: insecure_refused: plain http without a pinned hash \
+could be tampered with: pin a sha256 or pass allow_http=True
+    """
+    if urlsplit(url).scheme == "http" and not (pinned or allow_http):
+        raise SourceFailed(
+            Reason.INSECURE_REFUSED,
+            "plain http without a pinned hash could be tampered with: "
+            "pin a sha256 or pass allow_http=True",
+        )
+
+
+def is_redirect(status: int, headers: Mapping[str, str]) -> bool:
+    return status in _REDIRECTS and bool(headers.get("Location"))
+
+
+def follow_redirect(
+    current: str, location: str, hops: int, max_redirects: int, pinned: bool, allow_http: bool
+) -> str:
+    """The URL a redirect leads to, or :class:`SourceFailed` if it must not be followed.
+
+    >>> follow_redirect("https://a.example/x/f", "../g", 0, 10, False, False)
+    'https://a.example/g'
+    """
+    if hops >= max_redirects:
+        raise SourceFailed(
+            Reason.TOO_MANY_REDIRECTS,
+            f"more than {max_redirects} redirects (max_redirects); last one to {location}",
+        )
+    target = strip_fragment(urljoin(current, location.strip()))
+    scheme = urlsplit(target).scheme.lower()
+    if scheme not in SCHEMES or not urlsplit(target).hostname:
+        raise SourceFailed(Reason.REDIRECT_REFUSED, f"redirect to an unusable URL {target!r}")
+    if urlsplit(current).scheme == "https" and scheme == "http" and not pinned:
+        raise SourceFailed(
+            Reason.REDIRECT_REFUSED,
+            f"redirect from https to plain http ({target}) refused: pin a sha256 to allow it",
+        )
+    check_plain_http(target, pinned, allow_http)
+    return target
+
+
+def headers_for_redirect(headers: Mapping[str, str], current: str, target: str) -> dict[str, str]:
+    """``headers`` to send to ``target``: credentials are dropped when the origin changes."""
+    before, after = urlsplit(current), urlsplit(target)
+    if (before.scheme, before.hostname, before.port) == (after.scheme, after.hostname, after.port):
+        return dict(headers)
+    return {k: v for k, v in headers.items() if k.lower() not in _HOST_BOUND}

@@ -1,0 +1,77 @@
+"""Proxy selection from HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY, as Python clients do."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from typing import Optional
+from urllib.parse import urlsplit
+
+__all__ = ["bypasses_proxy", "proxies_from_environment", "proxy_for"]
+
+
+def proxies_from_environment(environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """``{"https": ..., "http": ..., "no": ...}`` from the environment; lower case wins.
+
+    ``HTTP_PROXY`` is ignored in a CGI process (httpoxy), as urllib does.
+
+    >>> proxies_from_environment({"HTTPS_PROXY": "http://p:3128", "no_proxy": "a.example"})
+    {'https': 'http://p:3128', 'no': 'a.example'}
+    """
+    env = os.environ if environ is None else environ
+    found: dict[str, str] = {}
+    for scheme in ("https", "http", "all", "no"):
+        for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
+            value = env.get(name, "").strip()
+            if value:
+                found[scheme] = value
+                break
+    if "REQUEST_METHOD" in env:
+        found.pop("http", None)
+    return found
+
+
+def proxy_for(url: str, proxies: Mapping[str, str]) -> Optional[str]:
+    """The proxy URL for ``url``, or ``None`` for a direct connection.
+
+    >>> proxy_for("https://a.example/f", {"https": "http://p:3128", "no": ".example"})
+    >>> proxy_for("https://b.test/f", {"https": "p:3128"})
+    'http://p:3128'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if bypasses_proxy(host, parts.port, proxies.get("no", "")):
+        return None
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else "http://" + proxy
+
+
+def bypasses_proxy(host: str, port: Optional[int], no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` exempts ``host``: ``*``, domain suffixes, IPs, CIDR ranges, ports."""
+    host = host.lower().strip("[]").rstrip(".")
+    for entry in (e.strip().lower() for e in no_proxy.replace(" ", ",").split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and port is not None and entry_port != str(port):
+            continue
+        name = name.strip("[]").lstrip("*").rstrip(".")
+        if _in_network(host, name):
+            return True
+        bare = name.lstrip(".")
+        if host == bare or host.endswith("." + bare):
+            return True
+    return False
+
+
+def _in_network(host: str, entry: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+        return address in ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False

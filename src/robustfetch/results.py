@@ -1,0 +1,58 @@
+"""Public value types: Request (an item of fetch_many), FetchResult and ProgressEvent."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+from .errors import Attempt
+
+__all__ = ["FetchResult", "ProgressEvent", "Request"]
+
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One file for :func:`robustfetch.fetch_many`; a dict with these keys works too."""
+
+    url: str
+    sha256: Optional[str] = None
+    fallbacks: Sequence[str] = ()
+    dest: Optional[PathArg] = None
+
+
+@dataclass(frozen=True)
+class FetchResult(os.PathLike):  # type: ignore[type-arg]  # os.PathLike is generic only in stubs
+    """A complete, verified file.
+
+    :param path: where it is.
+    :param url: the source that served it.
+    :param sha256: its sha256, always computed.
+    :param size: its size in bytes.
+    :param from_cache: served from the cache, with no download.
+    :param attempts: every try, the successful one last.
+    """
+
+    path: Path
+    url: str
+    sha256: str
+    size: int
+    from_cache: bool = False
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Progress of one download: sent per batch of chunks and once with ``done=True``."""
+
+    url: str
+    received: int
+    total: Optional[int]
+    done: bool = False

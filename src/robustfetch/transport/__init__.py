@@ -1,0 +1,93 @@
+"""The one place that touches the network: the Transport protocol and its implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional, Protocol
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["Response", "Transport", "TransportError", "TransportSettings", "make_transport"]
+
+
+class TransportError(Exception):
+    """A request failed below HTTP; ``__cause__`` holds the underlying exception.
+
+    :param via_proxy: the failure happened while reaching or talking to a proxy.
+    """
+
+    def __init__(self, message: str, *, via_proxy: bool = False) -> None:
+        super().__init__(message)
+        self.via_proxy = via_proxy
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """What a transport needs to open connections.
+
+    :param context: the verifying SSL context.
+    :param connect_to_context: a second one with the same trust, for ``connect_to`` pools.
+    :param proxies: as returned by :func:`robustfetch.proxies.proxies_from_environment`.
+    :param connect_to: ``(host, port)`` to ``(addr, port)``; ``None`` ports match any.
+    :param pool_size: connections kept per host.
+    """
+
+    context: ssl.SSLContext
+    connect_to_context: ssl.SSLContext
+    proxies: Mapping[str, str] = field(default_factory=dict)
+    connect_to: Mapping[tuple[str, Optional[int]], tuple[str, Optional[int]]] = field(
+        default_factory=dict
+    )
+    pool_size: int = 8
+
+    def target_for(self, host: str, port: int) -> Optional[tuple[str, int]]:
+        """Where ``host:port`` really connects, by ``connect_to``, or ``None``."""
+        target = self.connect_to.get((host, port)) or self.connect_to.get((host, None))
+        if target is None:
+            return None
+        return target[0], target[1] if target[1] is not None else port
+
+
+class Response(Protocol):
+    """An HTTP answer whose body has not been read yet."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    def read(self, amount: int) -> bytes:
+        """Up to ``amount`` body bytes as soon as some arrive; ``b""`` at the end."""
+
+    def set_read_timeout(self, seconds: float) -> None:
+        """Change how long one read may wait (used as a deadline nears)."""
+
+    def release(self) -> None:
+        """The body was read to its end: give the connection back for reuse."""
+
+    def close(self) -> None:
+        """Abandon the body and the connection."""
+
+
+class Transport(Protocol):
+    """Sends one GET (no redirects followed, no retries, no decoding)."""
+
+    def open(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> Response:
+        """Connect and return the response head; failures raise :class:`TransportError`."""
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+
+
+def make_transport(name: str, settings: TransportSettings) -> Transport:
+    """The transport called ``name`` ("auto" or "urllib3")."""
+    from .urllib3_backend import Urllib3Transport
+
+    return Urllib3Transport(settings)

@@ -1,0 +1,149 @@
+"""The default transport: urllib3 pools, proxies with CONNECT, and connect_to."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, Optional
+from urllib.parse import unquote, urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError, ProxyError
+from urllib3.util import Timeout, make_headers
+
+from ..proxies import proxy_for
+from . import TransportError, TransportSettings
+
+__all__ = ["Urllib3Transport"]
+
+
+class Urllib3Transport:
+    """One urllib3 ``PoolManager`` (plus one ``ProxyManager`` per proxy), shared by threads."""
+
+    name = "urllib3"
+
+    def __init__(self, settings: TransportSettings) -> None:
+        self._settings = settings
+        self._direct = self._manager(None)
+        self._proxied: dict[str, urllib3.ProxyManager] = {}
+        self._lock = threading.Lock()
+
+    def open(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> Urllib3Response:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        proxy = proxy_for(url, self._settings.proxies)
+        manager = self._proxy_manager(proxy) if proxy else self._direct
+        kwargs: dict[str, Any] = {
+            "redirect": False,
+            "retries": False,
+            "preload_content": False,
+            "decode_content": False,
+            "timeout": Timeout(connect=connect_timeout, read=read_timeout),
+        }
+        target = self._settings.target_for(host, port)
+        try:
+            if target is None:
+                raw = manager.urlopen("GET", url, headers=dict(headers), **kwargs)
+            else:
+                raw = self._open_redirected(manager, parts, target, headers, kwargs)
+        except ProxyError as exc:
+            raise TransportError(str(exc), via_proxy=True) from exc
+        except (HTTPError, OSError) as exc:
+            raise TransportError(str(exc)) from exc
+        return Urllib3Response(raw)
+
+    def close(self) -> None:
+        with self._lock:
+            managers = [self._direct, *self._proxied.values()]
+            self._proxied.clear()
+        for manager in managers:
+            manager.clear()
+
+    def _open_redirected(
+        self,
+        manager: urllib3.PoolManager,
+        parts: Any,
+        target: tuple[str, int],
+        headers: Mapping[str, str],
+        kwargs: dict[str, Any],
+    ) -> urllib3.BaseHTTPResponse:
+        # curl's --connect-to: TCP goes to target, while SNI, Host and the
+        # certificate check keep the URL's host.
+        host = parts.hostname or ""
+        pool_kwargs: dict[str, Any] = {}
+        if parts.scheme == "https":
+            pool_kwargs = {
+                "server_hostname": host,
+                "assert_hostname": host,
+                # urllib3 turns check_hostname off on the context it is given
+                # when assert_hostname is set (it then checks the name itself):
+                # a context of their own keeps the shared one intact.
+                "ssl_context": self._settings.connect_to_context,
+            }
+        pool = manager.connection_from_host(
+            target[0], target[1], scheme=parts.scheme, pool_kwargs=pool_kwargs
+        )
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        request_headers = {"Host": parts.netloc.rpartition("@")[2], **headers}
+        return pool.urlopen("GET", path, headers=request_headers, assert_same_host=False, **kwargs)
+
+    def _proxy_manager(self, proxy: str) -> urllib3.ProxyManager:
+        with self._lock:
+            manager = self._proxied.get(proxy)
+            if manager is None:
+                manager = self._proxied[proxy] = self._manager(proxy)
+            return manager
+
+    def _manager(self, proxy: Optional[str]) -> Any:
+        common: dict[str, Any] = {
+            "num_pools": 32,
+            "maxsize": self._settings.pool_size,
+            "block": False,
+            "ssl_context": self._settings.context,
+            "retries": False,
+        }
+        if proxy is None:
+            return urllib3.PoolManager(**common)
+        parts = urlsplit(proxy)
+        proxy_headers = None
+        if parts.username is not None:
+            auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            proxy_headers = make_headers(proxy_basic_auth=auth)
+        return urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **common)
+
+
+class Urllib3Response:
+    """A streaming urllib3 response behind the transport's ``Response`` protocol."""
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse) -> None:
+        self._raw = raw
+        self.status = raw.status
+        self.headers: Mapping[str, str] = raw.headers
+
+    def read(self, amount: int) -> bytes:
+        try:
+            return self._raw.read1(amount)  # type: ignore[no-any-return]
+        except (HTTPError, OSError) as exc:
+            raise TransportError(str(exc)) from exc
+
+    def set_read_timeout(self, seconds: float) -> None:
+        sock = getattr(getattr(self._raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(max(seconds, 0.001))
+
+    def release(self) -> None:
+        self._raw.release_conn()
+
+    def close(self) -> None:
+        self._raw.close()
+        self._raw.release_conn()

@@ -1,0 +1,134 @@
+"""URL checks, host normalisation (IDNA) and safe file names from URL paths.
+
+>>> filename_from_url("https://h.example/a/b/pkg%2D1.0.tar.gz?x=1#sha256=00")
+'pkg-1.0.tar.gz'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+__all__ = [
+    "SCHEMES",
+    "check_url",
+    "default_port",
+    "filename_from_url",
+    "normalise_host",
+    "split_host_port",
+    "strip_fragment",
+]
+
+SCHEMES = ("https", "http")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_NAME_BYTES = 255
+
+
+def check_url(url: object) -> str:
+    """Return ``url`` if it is an absolute http(s) URL with a host, else raise ``ValueError``.
+
+    >>> check_url("ftp://example.org/x")
+    Traceback (most recent call last):
+    ...
+    ValueError: unsupported URL scheme 'ftp' in 'ftp://example.org/x': use https:// (or http://)
+    """
+    if not isinstance(url, str):
+        raise ValueError(f"URL must be a string, not {type(url).__name__}: {url!r}")
+    if not url.strip():
+        raise ValueError("empty URL")
+    if url != url.strip() or _CONTROL.search(url) or " " in url:
+        raise ValueError(f"URL contains whitespace or control characters: {url!r}")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        shown = scheme or "(none)"
+        raise ValueError(
+            f"unsupported URL scheme {shown!r} in {url!r}: use https:// (or http://)"
+        )
+    if not parts.hostname:
+        raise ValueError(f"URL has no host: {url!r}")
+    try:
+        parts.port  # noqa: B018 - urlsplit validates the port lazily
+    except ValueError:
+        raise ValueError(f"URL has an invalid port: {url!r}") from None
+    normalise_host(parts.hostname)
+    return url
+
+
+def strip_fragment(url: str) -> str:
+    """Return ``url`` without its ``#fragment`` (never sent to a server)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+
+
+def default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def normalise_host(host: str) -> str:
+    """Return the ASCII (punycode) lower-case form of ``host``; IP literals unchanged.
+
+    >>> normalise_host("Bücher.Example")
+    'xn--bcher-kva.example'
+    """
+    text = host.strip().rstrip(".").lower()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if not text:
+        raise ValueError(f"empty host name in {host!r}")
+    if text.isascii():
+        return text
+    try:
+        import idna
+    except ImportError:  # pragma: no cover - exercised by the stdlib-only environment
+        try:
+            return text.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"invalid international host name {host!r}: {exc}") from None
+    try:
+        return idna.encode(text, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"invalid international host name {host!r}: {exc}") from None
+
+
+def split_host_port(text: str, port: Optional[int] = None) -> tuple[str, Optional[int]]:
+    """Split ``"host:port"``, ``"[v6]:port"`` or ``"host"`` into a normalised host and a port.
+
+    >>> split_host_port("[::1]:8443")
+    ('::1', 8443)
+    """
+    text = text.strip()
+    host, sep, tail = text.rpartition(":")
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"unbalanced brackets in {text!r}")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"cannot read host and port from {text!r}")
+        tail, sep = rest[1:], rest[:1]
+    elif not sep or ":" in host:
+        host, tail = text, ""
+    if tail:
+        if not tail.isdigit() or not 0 < int(tail) < 65536:
+            raise ValueError(f"invalid port {tail!r} in {text!r}")
+        port = int(tail)
+    return normalise_host(host), port
+
+
+def filename_from_url(url: str) -> str:
+    """The last path segment of ``url``, percent-decoded and made safe as a file name.
+
+    Directories, ``..``, NUL and control characters never survive; a URL whose
+    path names no file is a ``ValueError``.
+    """
+    path = unquote(urlsplit(url).path, errors="replace")
+    name = re.split(r"[/\\]", path)[-1]
+    name = _CONTROL.sub("", name).strip()
+    if name in ("", ".", ".."):
+        raise ValueError(f"cannot take a file name from the path of {url!r}: give a file as dest")
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) > _MAX_NAME_BYTES:
+        name = encoded[-_MAX_NAME_BYTES:].decode("utf-8", "ignore")
+    return name
