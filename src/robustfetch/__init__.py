@@ -1,4 +1,4 @@
-"""robustfetch: download files from ordered sources, verify them while streaming, explain failures."""
+"""robustfetch: download from ordered sources, verify while streaming, explain failures."""
 
 from ._version import __version__
 from .api import Fetcher, fetch, fetch_many

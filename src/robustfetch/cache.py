@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -56,10 +57,8 @@ class Cache:
                 verifier.update(block)
         if verifier.mismatches():
             log.warning("cache entry %s is corrupted; removing it and fetching again", path)
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
             return None
         return path, verifier.size
 

@@ -25,6 +25,12 @@ _TLS_VERSION_MARKERS = (
 )
 _SNI_MARKERS = ("UNRECOGNIZED_NAME", "TLSV1_UNRECOGNIZED_NAME")
 _FASTLY_SNI_TEXT = b"server name indication"
+_CLOSED = (
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    http.client.RemoteDisconnected,
+)
 
 
 def classify_exception(
@@ -53,7 +59,9 @@ def classify_exception(
         if isinstance(item, ssl.SSLCertVerificationError):
             return _certificate_failure(item, ca_description)
         if type(item).__name__ == "CertificateError":
-            return SourceFailed(Reason.CERT_HOSTNAME, f"certificate does not match the host: {item}")
+            return SourceFailed(
+                Reason.CERT_HOSTNAME, f"certificate does not match the host: {item}"
+            )
     if via_proxy:
         return SourceFailed(Reason.PROXY, f"proxy failed: {_root_text(chain)}", transient=True)
     for item in chain:
@@ -76,9 +84,7 @@ def classify_exception(
         if isinstance(item, http.client.IncompleteRead):
             return SourceFailed(Reason.TRUNCATED, f"body cut short {progress}", transient=True)
     for item in chain:
-        if isinstance(item, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)) or (
-            isinstance(item, http.client.RemoteDisconnected)
-        ):
+        if isinstance(item, _CLOSED):
             if phase == "body":
                 return SourceFailed(
                     Reason.TRUNCATED, f"connection reset {progress}", transient=True

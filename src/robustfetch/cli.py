@@ -64,7 +64,9 @@ def _fetch(args: argparse.Namespace, options: dict[str, Any]) -> int:
     return EXIT_OK
 
 
-def _report_success(result: FetchResult, args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
+def _report_success(
+    result: FetchResult, args: argparse.Namespace, out: TextIO = sys.stdout
+) -> None:
     if args.json:
         record = {
             "url": result.url,
@@ -188,9 +190,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     cache.add_argument("--no-cache", action="store_true")
     parser.add_argument("--offline", action="store_true", help="serve from the cache only")
     parser.add_argument("--ca-bundle", metavar="FILE")
-    parser.add_argument(
-        "--connect-to", metavar="HOST:PORT:ADDR:PORT", action="append", default=[]
-    )
+    parser.add_argument("--connect-to", metavar="HOST:PORT:ADDR:PORT", action="append", default=[])
     parser.add_argument("--retries", metavar="N", type=_count)
     parser.add_argument("--connect-timeout", metavar="S", type=_nonnegative_float)
     parser.add_argument("--stall-timeout", metavar="S", type=_nonnegative_float)

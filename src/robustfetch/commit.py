@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -57,15 +58,12 @@ class Staging:
     def discard(self) -> None:
         """Close and remove the staged file, if it is still there."""
         if self._file is not None:
-            try:
+            # A failed flush (disk full) must not prevent the removal.
+            with contextlib.suppress(OSError):
                 self._file.close()
-            except OSError:
-                pass  # a failed flush (disk full) must not hide the removal
             self._file = None
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)

@@ -58,7 +58,6 @@ class Engine:
         self.transport = transport
         self.cache = cache
         self.trust = trust
-        self._sleep = time.sleep
 
     def run(self, job: Job) -> FetchResult:
         """Fetch ``job``: the first source that yields verified bytes wins."""
@@ -68,7 +67,9 @@ class Engine:
                 log.info("%s: served from the cache", hit[0])
                 return FetchResult(hit[0], job.sources[0].url, job.expected["sha256"], hit[1], True)
         if self.options.offline:
-            attempts = [Attempt(s.url, Reason.OFFLINE, "offline: not in the cache") for s in job.sources]
+            attempts = [
+                Attempt(s.url, Reason.OFFLINE, "offline: not in the cache") for s in job.sources
+            ]
             raise FetchError(_summary(job, attempts), attempts)
         try:
             result = self._run_sources(job)
@@ -109,14 +110,18 @@ class Engine:
         tries = 0
         while True:
             if deadline_at is not None and time.monotonic() >= deadline_at:
-                raise _Abort(Reason.TIMEOUT, f"not tried: deadline of {self.options.deadline:g} s reached")
+                raise _Abort(
+                    Reason.TIMEOUT, f"not tried: deadline of {self.options.deadline:g} s reached"
+                )
             try:
                 verifier = self._try_once(source.url, job, staging, deadline_at)
             except SourceFailed as failure:
                 attempts.append(Attempt(source.url, failure.reason, failure.detail, failure.status))
-                log.warning("%s: %s: %s", source.url, failure.reason.value, failure.detail)
+                log.info("%s: %s: %s", source.url, failure.reason.value, failure.detail)
                 if failure.reason is Reason.IO_ERROR:
-                    raise _Abort(Reason.IO_ERROR, "not tried after the local I/O error above") from None
+                    raise _Abort(
+                        Reason.IO_ERROR, "not tried after the local I/O error above"
+                    ) from None
                 if not should_retry(failure, tries, self.options.retries, last):
                     return None
                 delay = retry_delay(
@@ -125,7 +130,7 @@ class Engine:
                 if deadline_at is not None:
                     delay = min(delay, max(0.0, deadline_at - time.monotonic()))
                 log.info("%s: retrying in %.2f s", source.url, delay)
-                self._sleep(delay)
+                _sleep(delay)
                 tries += 1
             else:
                 attempts.append(Attempt(source.url, None, f"{verifier.size} bytes", 200))
@@ -209,7 +214,9 @@ class Engine:
                 try:
                     out.write(chunk)
                 except OSError as exc:
-                    raise SourceFailed(Reason.IO_ERROR, f"cannot write {staging.path}: {exc}") from None
+                    raise SourceFailed(
+                        Reason.IO_ERROR, f"cannot write {staging.path}: {exc}"
+                    ) from None
                 now = clock()
                 if now < next_tick:
                     continue
@@ -252,7 +259,9 @@ class Engine:
         try:
             staging.commit(target)
         except OSError as exc:
-            failure = Attempt(source.url, Reason.IO_ERROR, f"cannot move the file to {target}: {exc}")
+            failure = Attempt(
+                source.url, Reason.IO_ERROR, f"cannot move the file to {target}: {exc}"
+            )
             attempts[-1] = failure
             raise FetchError(_summary(job, attempts), attempts) from exc
         log.info("%s: saved %s (%d bytes, sha256 %s)", source.url, target, verifier.size, sha256)
@@ -290,6 +299,11 @@ class Engine:
         return self.cache
 
 
+def _sleep(seconds: float) -> None:
+    """Wait between tries (a seam for tests that count the waits)."""
+    time.sleep(seconds)
+
+
 class _Abort(Exception):
     """Stop trying sources: the rest are recorded with this reason."""
 
@@ -310,7 +324,9 @@ def _bounded(timeout: float, deadline_at: Optional[float]) -> float:
     return max(0.001, min(timeout, deadline_at - time.monotonic()))
 
 
-def _deadline_failure(deadline: Optional[float], received: int, length: Optional[int]) -> SourceFailed:
+def _deadline_failure(
+    deadline: Optional[float], received: int, length: Optional[int]
+) -> SourceFailed:
     of = f" of {length}" if length is not None else ""
     return SourceFailed(
         Reason.TIMEOUT, f"deadline of {deadline:g} s reached after {received}{of} bytes"

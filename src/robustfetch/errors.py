@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["Attempt", "FetchError", "Reason", "SourceFailed", "TRANSIENT"]
+__all__ = ["TRANSIENT", "Attempt", "FetchError", "Reason", "SourceFailed"]
 
 
 class Reason(str, enum.Enum):

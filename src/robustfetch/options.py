@@ -98,8 +98,10 @@ def _from_environment(given: Mapping[str, Any]) -> Options:
     env = os.environ
     cache: Optional[Path] = None
     if "cache_dir" not in given:
-        cache = Path(env["ROBUSTFETCH_CACHE_DIR"]) if env.get("ROBUSTFETCH_CACHE_DIR") else (
-            default_cache_dir()
+        cache = (
+            Path(env["ROBUSTFETCH_CACHE_DIR"])
+            if env.get("ROBUSTFETCH_CACHE_DIR")
+            else (default_cache_dir())
         )
     bundle = env.get("ROBUSTFETCH_CA_BUNDLE") or env.get("SSL_CERT_FILE") or None
     defaults = Options(
@@ -178,7 +180,9 @@ def _check_mirrors(name: str, value: Any) -> tuple[str, ...]:
 
 def _check_connect_to(name: str, value: Any) -> dict[Any, Any]:
     if not isinstance(value, Mapping):
-        raise ValueError(f"connect_to must be a mapping of 'host:port' to 'addr:port', not {value!r}")
+        raise ValueError(
+            f"connect_to must be a mapping of 'host:port' to 'addr:port', not {value!r}"
+        )
     result = {}
     for key, target in value.items():
         if not isinstance(key, str) or not isinstance(target, str):
@@ -209,7 +213,9 @@ def _check_proxies(name: str, value: Any) -> Optional[dict[str, str]]:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise ValueError(f"proxies must be a mapping like {{'https': 'http://proxy:3128'}}, not {value!r}")
+        raise ValueError(
+            f"proxies must be a mapping like {{'https': 'http://proxy:3128'}}, not {value!r}"
+        )
     result = {}
     for key, url in value.items():
         key = str(key).lower()

@@ -42,7 +42,9 @@ class ProgressBar:
             bar_width = max(10, width - 60)
             filled = int(share * bar_width)
             bar = "#" * filled + "-" * (bar_width - filled)
-            text = f"{name[:24]:24} [{bar}] {share:4.0%} {human_size(received)} {human_size(speed)}/s"
+            text = (
+                f"{name[:24]:24} [{bar}] {share:4.0%} {human_size(received)} {human_size(speed)}/s"
+            )
         else:
             text = f"{name[:24]:24} {human_size(received)} {human_size(speed)}/s"
         self.stream.write("\r" + text[: width - 1] + "\x1b[K")

@@ -47,7 +47,8 @@ def make_context(trust: Trust) -> ssl.SSLContext:
             import truststore
         except ImportError:
             raise ValueError(
-                "trust='truststore' needs the truststore package: pip install robustfetch[truststore]"
+                "trust='truststore' needs the truststore package: "
+                "pip install robustfetch[truststore]"
             ) from None
         context: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     else:

@@ -43,9 +43,7 @@ def check_url(url: object) -> str:
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         shown = scheme or "(none)"
-        raise ValueError(
-            f"unsupported URL scheme {shown!r} in {url!r}: use https:// (or http://)"
-        )
+        raise ValueError(f"unsupported URL scheme {shown!r} in {url!r}: use https:// (or http://)")
     if not parts.hostname:
         raise ValueError(f"URL has no host: {url!r}")
     try:

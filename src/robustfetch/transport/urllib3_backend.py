@@ -12,6 +12,7 @@ from urllib3.exceptions import HTTPError, ProxyError
 from urllib3.util import Timeout, make_headers
 
 from ..proxies import proxy_for
+from ..urls import normalise_host
 from . import TransportError, TransportSettings
 
 __all__ = ["Urllib3Transport"]
@@ -37,7 +38,7 @@ class Urllib3Transport:
         read_timeout: float,
     ) -> Urllib3Response:
         parts = urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname or ""
+        scheme, host = parts.scheme, normalise_host(parts.hostname or "")
         port = parts.port or (443 if scheme == "https" else 80)
         proxy = proxy_for(url, self._settings.proxies)
         manager = self._proxy_manager(proxy) if proxy else self._direct
@@ -53,7 +54,7 @@ class Urllib3Transport:
             if target is None:
                 raw = manager.urlopen("GET", url, headers=dict(headers), **kwargs)
             else:
-                raw = self._open_redirected(manager, parts, target, headers, kwargs)
+                raw = self._open_redirected(manager, parts, host, target, headers, kwargs)
         except ProxyError as exc:
             raise TransportError(str(exc), via_proxy=True) from exc
         except (HTTPError, OSError) as exc:
@@ -71,13 +72,13 @@ class Urllib3Transport:
         self,
         manager: urllib3.PoolManager,
         parts: Any,
+        host: str,
         target: tuple[str, int],
         headers: Mapping[str, str],
         kwargs: dict[str, Any],
     ) -> urllib3.BaseHTTPResponse:
         # curl's --connect-to: TCP goes to target, while SNI, Host and the
         # certificate check keep the URL's host.
-        host = parts.hostname or ""
         pool_kwargs: dict[str, Any] = {}
         if parts.scheme == "https":
             pool_kwargs = {
@@ -94,7 +95,9 @@ class Urllib3Transport:
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        request_headers = {"Host": parts.netloc.rpartition("@")[2], **headers}
+        shown = f"[{host}]" if ":" in host else host
+        authority = shown if parts.port is None else f"{shown}:{parts.port}"
+        request_headers = {"Host": authority, **headers}
         return pool.urlopen("GET", path, headers=request_headers, assert_same_host=False, **kwargs)
 
     def _proxy_manager(self, proxy: str) -> urllib3.ProxyManager:
@@ -132,7 +135,7 @@ class Urllib3Response:
 
     def read(self, amount: int) -> bytes:
         try:
-            return self._raw.read1(amount)  # type: ignore[no-any-return]
+            return self._raw.read1(amount)
         except (HTTPError, OSError) as exc:
             raise TransportError(str(exc)) from exc
 

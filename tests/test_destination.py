@@ -1,0 +1,132 @@
+"""dest holds nothing, the old file, or exactly the verified bytes; nothing else is left."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import robustfetch
+from dummyserver import Server
+from robustfetch import FetchError, Reason
+
+DATA = os.urandom(200_000)
+DIGEST = hashlib.sha256(DATA).hexdigest()
+
+FAULTS: list[dict[str, Any]] = [
+    {"status": 404},
+    {"status": 503},
+    {"body": b"wrong bytes"},
+    {"stall_after": 50_000},
+    {"truncate_after": 1000},
+    {"reset_after": 1000},
+    {"hang_before_headers": True},
+]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: next(iter(f)))
+def test_failure_leaves_an_existing_dest_untouched(
+    fault: dict[str, Any], https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    dest = dest_dir / "f.bin"
+    dest.write_bytes(b"old contents")
+    url = https_server.route("/f.bin", **{"body": DATA, **fault})
+    with pytest.raises(FetchError):
+        robustfetch.fetch(url, DIGEST, dest=dest, **opts)
+    assert dest.read_bytes() == b"old contents"
+    assert os.listdir(dest_dir) == ["f.bin"]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: next(iter(f)))
+def test_failure_creates_nothing(
+    fault: dict[str, Any], https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    url = https_server.route("/f.bin", **{"body": DATA, **fault})
+    with pytest.raises(FetchError):
+        robustfetch.fetch(url, DIGEST, dest=dest_dir, **opts)
+    assert os.listdir(dest_dir) == []
+
+
+def test_success_replaces_an_existing_dest(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    dest = dest_dir / "renamed.bin"
+    dest.write_bytes(b"old contents")
+    url = https_server.route("/f.bin", body=DATA)
+    result = robustfetch.fetch(url, DIGEST, dest=dest, **opts)
+    assert result.path == dest
+    assert dest.read_bytes() == DATA
+    assert os.listdir(dest_dir) == ["renamed.bin"]
+
+
+def test_folder_dest_takes_a_sanitised_name_from_the_url_path(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    https_server.route("/dir/..%2F..%2Fevil%00.tar.gz", body=DATA)
+    url = https_server.url("/dir/..%2F..%2Fevil%00.tar.gz") + "?name=x#frag"
+    result = robustfetch.fetch(url, DIGEST, dest=dest_dir, **opts)
+    assert result.path.parent == dest_dir
+    assert result.path.name == "evil.tar.gz"
+    assert os.listdir(dest_dir) == ["evil.tar.gz"]
+
+
+def test_name_comes_from_the_first_url_not_the_serving_one(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    first = https_server.route("/first-name.tgz", status=404)
+    second = https_server.route("/other-name.tgz", body=DATA)
+    result = robustfetch.fetch(first, DIGEST, [second], dest=dest_dir, **opts)
+    assert result.path == dest_dir / "first-name.tgz"
+    assert result.url == second
+
+
+def test_no_dest_keeps_the_file_in_the_cache(
+    https_server: Server, opts: dict[str, Any], tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    url = https_server.route("/f.bin", body=DATA)
+    first = robustfetch.fetch(url, DIGEST, cache_dir=cache, **opts)
+    assert first.path == cache / "sha256" / DIGEST[:2] / DIGEST
+    assert first.path.read_bytes() == DATA and not first.from_cache
+    second = robustfetch.fetch(url, DIGEST, cache_dir=cache, **opts)
+    assert second.from_cache and second.path == first.path
+    assert https_server.hits("/f.bin") == 1
+    assert os.listdir(cache / "tmp") == []
+
+
+def test_no_dest_and_no_cache_is_refused(https_server: Server, opts: dict[str, Any]) -> None:
+    url = https_server.route("/f.bin", body=DATA)
+    with pytest.raises(ValueError, match="dest"):
+        robustfetch.fetch(url, DIGEST, cache_dir=None, **opts)
+    assert https_server.connections == 0
+
+
+def test_disk_full_is_io_error_and_stops(
+    https_server: Server,
+    opts: dict[str, Any],
+    dest_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dest = dest_dir / "f.bin"
+    dest.write_bytes(b"old contents")
+    first = https_server.route("/a/f.bin", body=DATA)
+    second = https_server.route("/b/f.bin", body=DATA)
+
+    real_fsync = os.fsync
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    # ENOSPC surfaces at the latest on fsync; the write path shares the handling.
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(first, DIGEST, [second], dest=dest, **opts)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert [a.reason for a in info.value.attempts][-1] is Reason.IO_ERROR
+    assert "No space left" in str(info.value)
+    assert dest.read_bytes() == b"old contents"
+    assert os.listdir(dest_dir) == ["f.bin"]
