@@ -18,9 +18,9 @@ from pathlib import Path
 import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nginx import Nginx  # noqa: E402
+from nginx import Nginx
 
-import robustfetch  # noqa: E402
+import robustfetch
 
 
 def main() -> int:

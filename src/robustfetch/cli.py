@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any, Optional, TextIO
+from typing import Any, Optional
 
 from . import __version__
 from .api import Fetcher
@@ -27,13 +27,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    # Each attempt is logged at INFO: -v shows them as they happen; without it
+    # they are reported once, in the summary.
     logging.basicConfig(
-        level=logging.WARNING if not args.verbose else logging.INFO,
+        level=logging.INFO if args.verbose else logging.WARNING,
         format="robustfetch: %(message)s",
     )
-    if args.verbose < 2:
-        # Failures are reported once, at the end, in the error summary.
-        logging.getLogger("robustfetch").setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
         options = _options(args)
         return int(args.handler(args, options))
@@ -64,9 +63,7 @@ def _fetch(args: argparse.Namespace, options: dict[str, Any]) -> int:
     return EXIT_OK
 
 
-def _report_success(
-    result: FetchResult, args: argparse.Namespace, out: TextIO = sys.stdout
-) -> None:
+def _report_success(result: FetchResult, args: argparse.Namespace) -> None:
     if args.json:
         record = {
             "url": result.url,
@@ -76,9 +73,9 @@ def _report_success(
             "from_cache": result.from_cache,
             "attempts": [_attempt_record(a) for a in result.attempts],
         }
-        print(json.dumps(record), file=out, flush=True)
+        print(json.dumps(record), flush=True)
         return
-    print(result.path, file=out)
+    print(result.path)
     if not args.quiet:
         failed = sum(1 for a in result.attempts if a.reason is not None)
         note = f" after {failed} failed attempt{'s' * (failed != 1)}" if failed else ""
