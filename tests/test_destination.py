@@ -130,3 +130,55 @@ def test_disk_full_is_io_error_and_stops(
     assert "No space left" in str(info.value)
     assert dest.read_bytes() == b"old contents"
     assert os.listdir(dest_dir) == ["f.bin"]
+
+
+class _FullDisk:
+    """A staging file on a disk that fills up after ``room`` bytes."""
+
+    def __init__(self, real: Any, room: int) -> None:
+        self.real, self.room = real, room
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return int(self.real.write(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("size", [200_000, 6 << 20], ids=["inline", "threaded"])
+def test_disk_full_while_writing_is_io_error(
+    size: int,
+    https_server: Server,
+    opts: dict[str, Any],
+    dest_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from robustfetch.commit import Staging
+
+    data = os.urandom(size)
+    first = https_server.route("/a/f.bin", body=data)
+    second = https_server.route("/b/f.bin", body=data)
+    real_restart = Staging.restart
+    monkeypatch.setattr(Staging, "restart", lambda self: _FullDisk(real_restart(self), 100_000))
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(first, hashlib.sha256(data).hexdigest(), [second], dest=dest_dir, **opts)
+    assert [a.reason for a in info.value.attempts] == [Reason.IO_ERROR, Reason.IO_ERROR]
+    assert "No space left" in info.value.attempts[0].detail
+    assert "not tried" in info.value.attempts[1].detail
+    assert https_server.hits("/b/f.bin") == 0
+    assert os.listdir(dest_dir) == []
+
+
+def test_big_file_is_verified_on_the_helper_thread(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    data = os.urandom(9 << 20)
+    good = https_server.route("/g/f.bin", body=data)
+    bad = https_server.route("/b/f.bin", body=data[:-1] + b"!")
+    digest = hashlib.sha256(data).hexdigest()
+    result = robustfetch.fetch(bad, digest, [good], dest=dest_dir, **opts)
+    assert [a.reason for a in result.attempts] == [Reason.HASH_MISMATCH, None]
+    assert result.path.read_bytes() == data

@@ -99,11 +99,6 @@ def test_normalise_algorithm(name: str, expected: str) -> None:
     assert normalise_algorithm(name) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'SHA3-256' (the FIPS spelling, accepted by hashlib.new) is 'unknown': "
-    "normalise_algorithm drops '-' but not '_', so it never equals 'sha3_256'",
-)
 @pytest.mark.parametrize(("name", "expected"), [("SHA3-256", "sha3_256")])
 def test_normalise_algorithm_fips_spelling(name: str, expected: str) -> None:
     assert normalise_algorithm(name) == expected
@@ -296,11 +291,6 @@ def test_is_pinned(expected: dict[str, str], pinned: bool) -> None:
     assert is_pinned(expected) is pinned
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'md5-sha1' (a concatenation of two broken hashes, offered by hashlib) "
-    "counts as a strong pin: WEAK_ALGORITHMS only lists md5 and sha1",
-)
 def test_md5_sha1_concatenation_is_not_a_pin() -> None:
     assert is_pinned({"md5-sha1": "0" * 72}) is False
 

@@ -352,3 +352,13 @@ def test_unknown_host_is_dns(opts: dict[str, Any], dest_dir: Path) -> None:
     assert (
         "no-such-host.invalid" in error.attempts[0].detail or "lookup" in error.attempts[0].detail
     )
+
+
+def test_deadline_stops_a_body_that_stalls(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    url = https_server.route("/f.bin", body=DATA, stall_after=1000)
+    error = fail(url, DIGEST, dest=dest_dir, **{**opts, "stall_timeout": 30.0, "deadline": 0.5})
+    assert reasons(error.attempts) == [Reason.TIMEOUT]
+    assert "deadline of 0.5 s reached after 1000 of" in error.attempts[0].detail
+    assert_clean(dest_dir)

@@ -64,7 +64,8 @@ def fetch_many(
     :param workers: threads downloading at once.
     :returns: a :class:`FetchResult` or the :class:`FetchError` for each request.
     """
-    with Fetcher(pool_size=max(workers, 1), **options) as fetcher:
+    _check_workers(workers)
+    with Fetcher(pool_size=workers, **options) as fetcher:
         return fetcher.fetch_many(requests, workers=workers)
 
 
@@ -111,8 +112,7 @@ class Fetcher:
         self, requests: Iterable[RequestLike], *, workers: int = 8, **options: Any
     ) -> list[Union[FetchResult, FetchError]]:
         """Like :func:`robustfetch.fetch_many`; every request is checked before any download."""
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a whole number >= 1, not {workers!r}")
+        _check_workers(workers)
         opts = make_options(self.options, **options) if options else self.options
         jobs = [plan_job(*_request_fields(item), opts) for item in requests]
         _check_distinct_dests(jobs)
@@ -157,8 +157,8 @@ def plan_job(
 ) -> Job:
     """Check one request and turn it into a :class:`Job`; all errors are ``ValueError``."""
     check_url(url)
-    if isinstance(fallbacks, (str, bytes)):
-        raise ValueError(f"fallbacks must be a list of URLs, not the string {fallbacks!r}")
+    if isinstance(fallbacks, (str, bytes)) or not isinstance(fallbacks, Iterable):
+        raise ValueError(f"fallbacks must be a list of URLs, not {fallbacks!r}")
     fallbacks = [check_url(u) for u in fallbacks]
     expected = expected_hashes(sha256, opts.hashes, [url, *fallbacks])
     try:
@@ -210,6 +210,11 @@ def _request_fields(
     raise ValueError(f"bad request {item!r}: give a Request, a dict or a URL")
 
 
+def _check_workers(workers: object) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1, not {workers!r}")
+
+
 def _check_distinct_dests(jobs: list[Job]) -> None:
     seen: set[Path] = set()
     for job in jobs:
@@ -226,7 +231,6 @@ def _transport_settings(opts: Options) -> TransportSettings:
     proxies = dict(opts.proxies) if opts.proxies is not None else proxies_from_environment()
     return TransportSettings(
         context=make_context(trust),
-        connect_to_context=make_context(trust),
         proxies=proxies,
         connect_to=opts.connect_to,
         pool_size=opts.pool_size,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import random
 import time
@@ -75,5 +76,7 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Opti
         return None
     if when is None:
         return None
+    if when.tzinfo is None:  # asctime and "-0000" dates are UTC by RFC 9110
+        when = when.replace(tzinfo=datetime.timezone.utc)
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: Algorithms that cannot protect a download against a hostile source.
-WEAK_ALGORITHMS = frozenset({"md5", "sha1"})
+WEAK_ALGORITHMS = frozenset({"md5", "sha1", "md5-sha1"})
 
 _HEX = re.compile(r"[0-9a-f]+")
 
@@ -59,13 +59,18 @@ def normalise_algorithm(name: str) -> str:
     """Return the hashlib name for ``name`` ("SHA-256" -> "sha256"), or raise ``ValueError``."""
     if not isinstance(name, str):
         raise ValueError(f"hash algorithm name must be a string, not {name!r}")
-    candidate = name.strip().lower().replace("-", "")
+    candidate = _squash(name)
     if candidate.startswith("shake"):
         raise ValueError(f"hash algorithm {name!r} has no fixed digest size; use sha256 or sha512")
     for known in hashlib.algorithms_available:
-        if known.lower().replace("-", "") == candidate:
+        if _squash(known) == candidate:
             return known.lower()
     raise ValueError(f"unknown hash algorithm {name!r}")
+
+
+def _squash(name: str) -> str:
+    """ "SHA3-256", "sha3_256" and "sha3256" compare equal."""
+    return name.strip().lower().replace("-", "").replace("_", "")
 
 
 def expected_hashes(

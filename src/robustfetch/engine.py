@@ -21,6 +21,7 @@ from .options import Options
 from .plan import Source
 from .policy import check_plain_http, follow_redirect, headers_for_redirect, is_redirect
 from .results import FetchResult, ProgressEvent
+from .sink import THREADED_MIN, Sink
 from .transport import Response, Transport, TransportError
 
 __all__ = ["Engine", "Job"]
@@ -184,67 +185,81 @@ class Engine:
         staging: Staging,
         deadline_at: Optional[float],
     ) -> Verifier:
-        opts = self.options
         length = _content_length(response.headers)
         try:
-            _check_announced(length, opts.size, opts.max_size)
-            verifier = Verifier(job.expected)
-            try:
-                out = staging.restart()
-            except OSError as exc:
-                raise SourceFailed(Reason.IO_ERROR, f"cannot write {staging.path}: {exc}") from None
-            received = 0
-            clock = time.monotonic
-            window_start, window_bytes = clock(), 0
-            next_tick = window_start + _TICK
-            read_timeout = _bounded(opts.stall_timeout, deadline_at)
-            while True:
-                try:
-                    chunk = response.read(CHUNK)
-                except TransportError as exc:
-                    raise self._failure(exc, url, "body", received, length, deadline_at) from None
-                if not chunk:
-                    break
-                received += len(chunk)
-                if opts.max_size is not None and received > opts.max_size:
-                    raise SourceFailed(
-                        Reason.TOO_LARGE, f"more than max_size={opts.max_size} bytes; stopped"
-                    )
-                verifier.update(chunk)
-                try:
-                    out.write(chunk)
-                except OSError as exc:
-                    raise SourceFailed(
-                        Reason.IO_ERROR, f"cannot write {staging.path}: {exc}"
-                    ) from None
-                now = clock()
-                if now < next_tick:
-                    continue
-                next_tick = now + _TICK
-                self._progress(url, received, length)
-                if opts.min_speed and now - window_start >= opts.min_speed_window:
-                    speed = (received - window_bytes) / (now - window_start)
-                    if speed < opts.min_speed:
-                        raise SourceFailed(
-                            Reason.TOO_SLOW,
-                            f"{speed:.0f} B/s over {now - window_start:.1f} s, below "
-                            f"min_speed={opts.min_speed:g} B/s; moving on",
-                        )
-                    window_start, window_bytes = now, received
-                if deadline_at is not None:
-                    remaining = deadline_at - now
-                    if remaining <= 0:
-                        raise _deadline_failure(opts.deadline, received, length)
-                    if remaining < read_timeout:
-                        read_timeout = remaining
-                        response.set_read_timeout(remaining)
-            _check_complete(received, length, opts.size, verifier)
+            _check_announced(length, self.options.size, self.options.max_size)
+            out = staging.restart()
+        except OSError as exc:
+            response.close()
+            raise SourceFailed(Reason.IO_ERROR, f"cannot write {staging.path}: {exc}") from None
         except BaseException:
+            response.close()
+            raise
+        verifier = Verifier(job.expected)
+        threaded = length is None or length >= THREADED_MIN
+        sink = Sink(verifier, out, str(staging.path), threaded)
+        try:
+            received = self._receive(response, sink, url, length, deadline_at)
+            sink.finish()
+            _check_complete(received, length, self.options.size, verifier)
+        except BaseException:
+            sink.abort()
             response.close()
             raise
         response.release()
         self._progress(url, received, length)
         return verifier
+
+    def _receive(
+        self,
+        response: Response,
+        sink: Sink,
+        url: str,
+        length: Optional[int],
+        deadline_at: Optional[float],
+    ) -> int:
+        """Feed the body to ``sink``, enforcing max_size, min_speed and the deadline."""
+        opts = self.options
+        received = 0
+        clock = time.monotonic
+        window_start, window_bytes = clock(), 0
+        next_tick = window_start + _TICK
+        read_timeout = _bounded(opts.stall_timeout, deadline_at)
+        while True:
+            try:
+                chunk = response.read(CHUNK)
+            except TransportError as exc:
+                raise self._failure(exc, url, "body", received, length, deadline_at) from None
+            if not chunk:
+                return received
+            received += len(chunk)
+            if opts.max_size is not None and received > opts.max_size:
+                raise SourceFailed(
+                    Reason.TOO_LARGE, f"more than max_size={opts.max_size} bytes; stopped"
+                )
+            sink.feed(chunk)
+            now = clock()
+            if now < next_tick:
+                continue
+            # Once per tick, not per chunk: progress, speed and deadline checks.
+            next_tick = now + _TICK
+            self._progress(url, received, length)
+            if opts.min_speed and now - window_start >= opts.min_speed_window:
+                speed = (received - window_bytes) / (now - window_start)
+                if speed < opts.min_speed:
+                    raise SourceFailed(
+                        Reason.TOO_SLOW,
+                        f"{speed:.0f} B/s over {now - window_start:.1f} s, below "
+                        f"min_speed={opts.min_speed:g} B/s; moving on",
+                    )
+                window_start, window_bytes = now, received
+            if deadline_at is not None:
+                remaining = deadline_at - now
+                if remaining <= 0:
+                    raise _deadline_failure(opts.deadline, received, length)
+                if remaining < read_timeout:
+                    read_timeout = remaining
+                    response.set_read_timeout(remaining)
 
     def _commit(
         self,

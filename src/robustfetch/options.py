@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -20,7 +21,7 @@ TRUST_CHOICES = ("certifi", "system", "truststore")
 TRANSPORT_CHOICES = ("auto", "urllib3")
 # "fastest" is in the contract; it is refused until mirror health is measured.
 MIRROR_ORDERS = ("given",)
-_UNSET: Any = object()
+_BAD_HEADER = re.compile(r"[\r\n\x00]")
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,13 @@ def _from_environment(given: Mapping[str, Any]) -> Options:
             if env.get("ROBUSTFETCH_CACHE_DIR")
             else (default_cache_dir())
         )
-    bundle = env.get("ROBUSTFETCH_CA_BUNDLE") or env.get("SSL_CERT_FILE") or None
+    variable = next((v for v in ("ROBUSTFETCH_CA_BUNDLE", "SSL_CERT_FILE") if env.get(v)), None)
     defaults = Options(
         cache_dir=cache,
         offline=env.get("ROBUSTFETCH_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
     )
-    if bundle and "ca_bundle" not in given and "trust" not in given:
-        defaults = replace(defaults, ca_bundle=_check_file("ca_bundle", bundle))
+    if variable and "ca_bundle" not in given and "trust" not in given:
+        defaults = replace(defaults, ca_bundle=_check_file(f"${variable}", env[variable]))
     return defaults
 
 
@@ -121,7 +122,7 @@ def _check_seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number of seconds, not {value!r}")
     number = float(value)
-    if math.isnan(number) or number < 0 or (number == 0 and not allow_zero):
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
     return number
 
@@ -174,6 +175,8 @@ def _check_mirrors(name: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         raise ValueError(f"mirrors must be a list of base URLs, not the string {value!r}")
     for base in value:
+        if not isinstance(base, str):
+            raise ValueError(f"mirrors must be base URLs (strings), not {base!r}")
         check_url(base.replace("{filename}", "f"))
     return tuple(value)
 
@@ -198,8 +201,17 @@ def _check_headers(name: str, value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise ValueError(f"{name} must be a mapping, not {value!r}")
     for key, item in value.items():
-        if not isinstance(key, str) or not isinstance(item, str) or "\n" in key + item:
+        if not isinstance(key, str) or not isinstance(item, str) or _BAD_HEADER.search(key + item):
             raise ValueError(f"bad header {key!r}: {item!r}")
+    return dict(value)
+
+
+def _check_hashes(name: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"hashes must map algorithm names to hex digests, not {value!r}")
+    for algorithm, digest in value.items():
+        if not isinstance(algorithm, str) or not isinstance(digest, str):
+            raise ValueError(f"hashes entry {algorithm!r}: {digest!r} must be two strings")
     return dict(value)
 
 
@@ -262,7 +274,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "mirror_order": _check_choice(MIRROR_ORDERS),
     "progress": _check_progress,
     "headers": _check_headers,
-    "hashes": _check_headers,
+    "hashes": _check_hashes,
     "user_agent": lambda n, v: _check_headers(n, {"User-Agent": v})["User-Agent"],
     "proxies": _check_proxies,
     "transport": _check_choice(TRANSPORT_CHOICES),

@@ -47,7 +47,9 @@ def mirror_url(base: str, filename: str) -> str:
     quoted = quote(filename)
     if "{filename}" in base:
         return strip_fragment(base.replace("{filename}", quoted))
-    return strip_fragment(base).rstrip("/") + "/" + quoted
+    parts = urlsplit(base)
+    path = parts.path.rstrip("/") + "/" + quoted
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 def source_key(url: str) -> str:

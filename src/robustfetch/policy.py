@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
 
 from .errors import Reason, SourceFailed
-from .urls import SCHEMES, strip_fragment
+from .urls import check_url, default_port, strip_fragment
 
 __all__ = ["check_plain_http", "follow_redirect", "headers_for_redirect", "is_redirect"]
 
@@ -50,10 +50,13 @@ def follow_redirect(
             Reason.TOO_MANY_REDIRECTS,
             f"more than {max_redirects} redirects (max_redirects); last one to {location}",
         )
-    target = strip_fragment(urljoin(current, location.strip()))
-    scheme = urlsplit(target).scheme.lower()
-    if scheme not in SCHEMES or not urlsplit(target).hostname:
-        raise SourceFailed(Reason.REDIRECT_REFUSED, f"redirect to an unusable URL {target!r}")
+    try:
+        target = check_url(strip_fragment(urljoin(current, location.strip())))
+    except ValueError as exc:
+        raise SourceFailed(
+            Reason.REDIRECT_REFUSED, f"redirect to an unusable URL {location!r}: {exc}"
+        ) from None
+    scheme = urlsplit(target).scheme
     if urlsplit(current).scheme == "https" and scheme == "http" and not pinned:
         raise SourceFailed(
             Reason.REDIRECT_REFUSED,
@@ -65,7 +68,12 @@ def follow_redirect(
 
 def headers_for_redirect(headers: Mapping[str, str], current: str, target: str) -> dict[str, str]:
     """``headers`` to send to ``target``: credentials are dropped when the origin changes."""
-    before, after = urlsplit(current), urlsplit(target)
-    if (before.scheme, before.hostname, before.port) == (after.scheme, after.hostname, after.port):
+    if "\\" not in urlsplit(target).netloc and _origin(current) == _origin(target):
+        # (A backslash makes parsers disagree on the host: never the same origin.)
         return dict(headers)
     return {k: v for k, v in headers.items() if k.lower() not in _HOST_BOUND}
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname or "", parts.port or default_port(parts.scheme)

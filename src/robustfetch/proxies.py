@@ -23,9 +23,11 @@ def proxies_from_environment(environ: Optional[Mapping[str, str]] = None) -> dic
     found: dict[str, str] = {}
     for scheme in ("https", "http", "all", "no"):
         for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
-            value = env.get(name, "").strip()
-            if value:
-                found[scheme] = value
+            if name in env:
+                # A set but empty lower-case variable switches the proxy off.
+                value = env[name].strip()
+                if value:
+                    found[scheme] = value
                 break
     if "REQUEST_METHOD" in env:
         found.pop("http", None)
@@ -41,7 +43,8 @@ def proxy_for(url: str, proxies: Mapping[str, str]) -> Optional[str]:
     """
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if bypasses_proxy(host, parts.port, proxies.get("no", "")):
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if bypasses_proxy(host, port, proxies.get("no", "")):
         return None
     proxy = proxies.get(parts.scheme) or proxies.get("all")
     if not proxy:

@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 SCHEMES = ("https", "http")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MAX_NAME_BYTES = 255
 
 
@@ -39,7 +39,14 @@ def check_url(url: object) -> str:
         raise ValueError("empty URL")
     if url != url.strip() or _CONTROL.search(url) or " " in url:
         raise ValueError(f"URL contains whitespace or control characters: {url!r}")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ValueError(f"malformed URL {url!r}: {exc}") from None
+    if "\\" in parts.netloc:
+        # Parsers disagree on where such a host ends (urllib3 stops at the
+        # backslash, urlsplit does not): refuse rather than guess.
+        raise ValueError(f"URL has a backslash in its host part: {url!r}")
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         shown = scheme or "(none)"
@@ -109,7 +116,7 @@ def split_host_port(text: str, port: Optional[int] = None) -> tuple[str, Optiona
     elif not sep or ":" in host:
         host, tail = text, ""
     if tail:
-        if not tail.isdigit() or not 0 < int(tail) < 65536:
+        if not (tail.isascii() and tail.isdigit()) or not 0 < int(tail) < 65536:
             raise ValueError(f"invalid port {tail!r} in {text!r}")
         port = int(tail)
     return normalise_host(host), port

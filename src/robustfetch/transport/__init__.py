@@ -28,14 +28,12 @@ class TransportSettings:
     """What a transport needs to open connections.
 
     :param context: the verifying SSL context.
-    :param connect_to_context: a second one with the same trust, for ``connect_to`` pools.
     :param proxies: as returned by :func:`robustfetch.proxies.proxies_from_environment`.
     :param connect_to: ``(host, port)`` to ``(addr, port)``; ``None`` ports match any.
     :param pool_size: connections kept per host.
     """
 
     context: ssl.SSLContext
-    connect_to_context: ssl.SSLContext
     proxies: Mapping[str, str] = field(default_factory=dict)
     connect_to: Mapping[tuple[str, Optional[int]], tuple[str, Optional[int]]] = field(
         default_factory=dict

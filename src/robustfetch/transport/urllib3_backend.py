@@ -81,14 +81,8 @@ class Urllib3Transport:
         # certificate check keep the URL's host.
         pool_kwargs: dict[str, Any] = {}
         if parts.scheme == "https":
-            pool_kwargs = {
-                "server_hostname": host,
-                "assert_hostname": host,
-                # urllib3 turns check_hostname off on the context it is given
-                # when assert_hostname is set (it then checks the name itself):
-                # a context of their own keeps the shared one intact.
-                "ssl_context": self._settings.connect_to_context,
-            }
+            # The shared context checks the certificate against server_hostname.
+            pool_kwargs = {"server_hostname": host}
         pool = manager.connection_from_host(
             target[0], target[1], scheme=parts.scheme, pool_kwargs=pool_kwargs
         )
