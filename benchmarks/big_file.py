@@ -27,6 +27,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="where both tools write (default: a temporary folder; /dev/shm takes the disk out)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rf-bench-") as tmp:
         work = Path(tmp)
@@ -39,7 +45,7 @@ def main() -> int:
         times: dict[str, list[float]] = {"curl -o": [], "robustfetch.fetch": []}
         with Nginx(root, ca) as server, robustfetch.Fetcher(ca_bundle=ca_file) as fetcher:
             url = server.url("big.bin")
-            out = work / "out.bin"
+            out = (args.out_dir or work) / "rf-bench-out.bin"
             for _ in range(args.rounds):
                 # Alternate the tools so neither always runs on a warm cache.
                 start = time.perf_counter()

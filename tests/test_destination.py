@@ -116,16 +116,16 @@ def test_disk_full_is_io_error_and_stops(
     first = https_server.route("/a/f.bin", body=DATA)
     second = https_server.route("/b/f.bin", body=DATA)
 
-    real_fsync = os.fsync
-
     def full_disk(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    # ENOSPC surfaces at the latest on fsync; the write path shares the handling.
-    monkeypatch.setattr(os, "fsync", full_disk)
+    # ENOSPC surfaces at the latest when the data is synced before the commit.
+    for name in ("fsync", "fdatasync"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, full_disk)
     with pytest.raises(FetchError) as info:
         robustfetch.fetch(first, DIGEST, [second], dest=dest, **opts)
-    monkeypatch.setattr(os, "fsync", real_fsync)
+    monkeypatch.undo()
     assert [a.reason for a in info.value.attempts][-1] is Reason.IO_ERROR
     assert "No space left" in str(info.value)
     assert dest.read_bytes() == b"old contents"

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO, Optional
 
-__all__ = ["Staging"]
+__all__ = ["Staging", "sync_data"]
 
 _BUFFER = 1 << 20
 
@@ -49,7 +49,7 @@ class Staging:
             self.restart()
         assert self._file is not None
         self._file.flush()
-        os.fsync(self._file.fileno())
+        sync_data(self._file.fileno())
         self._file.close()
         self._file = None
         os.replace(self.path, target)
@@ -67,6 +67,14 @@ class Staging:
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def sync_data(fd: int) -> None:
+    """Make a file's bytes durable (fdatasync: the data and what is needed to read it back)."""
+    if hasattr(os, "fdatasync"):
+        os.fdatasync(fd)
+    else:  # macOS, Windows
+        os.fsync(fd)
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -6,6 +6,7 @@ import queue
 import threading
 from typing import BinaryIO, Optional
 
+from .commit import sync_data
 from .digests import Verifier
 from .errors import Reason, SourceFailed
 
@@ -15,6 +16,8 @@ __all__ = ["Sink"]
 THREADED_MIN = 4 << 20
 _BATCH = 1 << 20  # bytes handed to the helper at once
 _IN_FLIGHT = 8  # batches queued at most: memory stays bounded (8 MiB)
+# The commit fsyncs; syncing as we go spreads that disk time over the transfer.
+_SYNC_EVERY = 16 << 20
 
 
 class Sink:
@@ -82,6 +85,7 @@ class Sink:
     def _work(self) -> None:
         assert self._queue is not None
         work = self._queue
+        unsynced = 0
         while True:
             batch = work.get()
             if batch is None:
@@ -90,6 +94,17 @@ class Sink:
                 data = b"".join(batch)
                 self.verifier.update(data)
                 self._write(data)
+                unsynced += len(data)
+                if unsynced >= _SYNC_EVERY and self._error is None:
+                    unsynced = 0
+                    self._sync()
+
+    def _sync(self) -> None:
+        try:
+            self.out.flush()
+            sync_data(self.out.fileno())
+        except OSError as exc:
+            self._error = exc
 
     def _write(self, data: bytes) -> None:
         try:
