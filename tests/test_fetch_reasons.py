@@ -129,6 +129,7 @@ def test_no_answer_is_timeout(https_server: Server, opts: dict[str, Any], dest_d
     url = https_server.route("/f.bin", body=DATA, hang_before_headers=True)
     error = fail(url, DIGEST, dest=dest_dir, **opts)
     assert reasons(error.attempts) == [Reason.TIMEOUT]
+    assert "no answer within 0.5 s (stall_timeout)" in error.attempts[0].detail
     assert_clean(dest_dir)
 
 

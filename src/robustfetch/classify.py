@@ -40,6 +40,7 @@ def classify_exception(
     received: int = 0,
     expected: Optional[int] = None,
     timeout: float = 0.0,
+    timeout_name: str = "stall_timeout",
     sni_sent: bool = True,
     via_proxy: bool = False,
     ca_description: str = "",
@@ -50,6 +51,7 @@ def classify_exception(
     :param received: body bytes received so far.
     :param expected: the announced body size, if any.
     :param timeout: the timeout that applied, for the message.
+    :param timeout_name: its option name, for the message.
     :param sni_sent: whether the TLS handshake carried a server name.
     :param via_proxy: a proxy was in use and ``exc`` came from reaching it.
     :param ca_description: the trust anchors used, for certificate advice.
@@ -75,11 +77,9 @@ def classify_exception(
         if isinstance(item, (TimeoutError, socket.timeout)):
             if phase == "body":
                 return SourceFailed(
-                    Reason.STALLED, f"no data for {timeout:g} s (stall_timeout) {progress}"
+                    Reason.STALLED, f"no data for {timeout:g} s ({timeout_name}) {progress}"
                 )
-            return SourceFailed(
-                Reason.TIMEOUT, f"no answer within {timeout:g} s (connect or response timeout)"
-            )
+            return SourceFailed(Reason.TIMEOUT, f"no answer within {timeout:g} s ({timeout_name})")
     for item in chain:
         if isinstance(item, http.client.IncompleteRead):
             return SourceFailed(Reason.TRUNCATED, f"body cut short {progress}", transient=True)

@@ -294,12 +294,14 @@ class Engine:
         if deadline_at is not None and time.monotonic() >= deadline_at - 0.01:
             return _deadline_failure(self.options.deadline, received, length)
         host = urlsplit(url).hostname or ""
+        name = "connect_timeout" if exc.connecting else "stall_timeout"
         return classify_exception(
             exc,
             phase=phase,
             received=received,
             expected=length,
-            timeout=self.options.stall_timeout if phase == "body" else self.options.connect_timeout,
+            timeout=getattr(self.options, name),
+            timeout_name=name,
             sni_sent=not _is_ip(host),
             via_proxy=exc.via_proxy,
             ca_description=self.trust,

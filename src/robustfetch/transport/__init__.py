@@ -16,11 +16,13 @@ class TransportError(Exception):
     """A request failed below HTTP; ``__cause__`` holds the underlying exception.
 
     :param via_proxy: the failure happened while reaching or talking to a proxy.
+    :param connecting: it happened while connecting (before the request was sent).
     """
 
-    def __init__(self, message: str, *, via_proxy: bool = False) -> None:
+    def __init__(self, message: str, *, via_proxy: bool = False, connecting: bool = False) -> None:
         super().__init__(message)
         self.via_proxy = via_proxy
+        self.connecting = connecting
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
 
 import urllib3
-from urllib3.exceptions import HTTPError, ProxyError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProxyError
 from urllib3.util import Timeout, make_headers
 
 from ..proxies import proxy_for
@@ -57,6 +57,8 @@ class Urllib3Transport:
                 raw = self._open_redirected(manager, parts, host, target, headers, kwargs)
         except ProxyError as exc:
             raise TransportError(str(exc), via_proxy=True) from exc
+        except (ConnectTimeoutError, NewConnectionError) as exc:
+            raise TransportError(str(exc), connecting=True) from exc
         except (HTTPError, OSError) as exc:
             raise TransportError(str(exc)) from exc
         return Urllib3Response(raw)
