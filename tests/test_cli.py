@@ -137,3 +137,22 @@ def test_python_m_and_progress_bar_only_on_a_terminal(
         os.close(primary)
     assert on_tty.returncode == 0
     assert b"\r" in drawn and b"%" in drawn
+
+
+def test_config_file_option(
+    https_server: Server,
+    ca_bundle: Path,
+    dest_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = https_server.route("/f.bin", body=DATA)
+    config = tmp_path / "rules.cfg"
+    config.write_text("block 127.0.0.1\n")
+    args = ["fetch", url, "--sha256", DIGEST, "-o", str(dest_dir), "--config", str(config)]
+    assert main([*args, *base_args(ca_bundle)]) == 1
+    assert f"blocked by the rule block 127.0.0.1 ({config}:1)" in capsys.readouterr().err
+    config.write_text("blok 127.0.0.1\n")
+    assert main([*args, *base_args(ca_bundle)]) == 2
+    assert f"{config}:1" in capsys.readouterr().err
+    assert https_server.connections == 0

@@ -36,7 +36,8 @@ def test_check_url_accepts_and_returns_unchanged(url: str) -> None:
     ("url", "message"),
     [
         ("ftp://example.org/x", "unsupported URL scheme 'ftp'"),
-        ("file:///etc/passwd", "unsupported URL scheme 'file'"),
+        ("file://server.example/etc/passwd", "file:///absolute/path"),
+        ("file:relative/path", "file:///absolute/path"),
         ("FTP://example.org/x", "unsupported URL scheme 'ftp'"),
         ("example.org/f.tgz", "unsupported URL scheme"),
         ("//example.org/f.tgz", "unsupported URL scheme"),

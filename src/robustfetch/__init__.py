@@ -4,6 +4,7 @@ from ._version import __version__
 from .api import Fetcher, fetch, fetch_many
 from .errors import Attempt, FetchError, Reason
 from .results import FetchResult, ProgressEvent, Request
+from .rewrite import rewrite_url
 
 __all__ = [
     "Attempt",
@@ -16,4 +17,5 @@ __all__ = [
     "__version__",
     "fetch",
     "fetch_many",
+    "rewrite_url",
 ]

@@ -168,7 +168,7 @@ def plan_job(
     target = _destination(dest, name, url, opts)
     if opts.mirrors and name is None:
         filename_from_url(url)  # raises the explanation
-    sources = plan_sources(url, fallbacks, opts.mirrors, name or "")
+    sources = plan_sources(url, fallbacks, opts.mirrors, name or "", opts.rule_set())
     return Job(sources, expected, target, name or "download")
 
 

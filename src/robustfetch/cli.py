@@ -125,6 +125,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         options["offline"] = True
     if args.allow_http:
         options["allow_http"] = True
+    if args.config is not None:
+        options["config"] = args.config
     if args.connect_to:
         options["connect_to"] = dict(_connect_to(item) for item in args.connect_to)
     return options
@@ -187,6 +189,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     cache.add_argument("--no-cache", action="store_true")
     parser.add_argument("--offline", action="store_true", help="serve from the cache only")
     parser.add_argument("--ca-bundle", metavar="FILE")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="rewrite/allow/block rules, one per line (default: $ROBUSTFETCH_CONFIG)",
+    )
     parser.add_argument("--connect-to", metavar="HOST:PORT:ADDR:PORT", action="append", default=[])
     parser.add_argument("--retries", metavar="N", type=_count)
     parser.add_argument("--connect-timeout", metavar="S", type=_nonnegative_float)

@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import ipaddress
+import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
-from urllib.parse import urlsplit
 
-from .backoff import parse_retry_after, retry_delay, should_retry
+from .backoff import retry_delay, should_retry
 from .cache import Cache
-from .classify import classify_exception, classify_status
 from .commit import Staging
-from .digests import Verifier, is_pinned
+from .digests import Verifier
 from .errors import Attempt, FetchError, Reason, SourceFailed
+from .health import HealthStore
 from .options import Options
-from .plan import Source
-from .policy import check_plain_http, follow_redirect, headers_for_redirect, is_redirect
-from .results import FetchResult, ProgressEvent
-from .sink import THREADED_MIN, Sink
-from .transport import Response, Transport, TransportError
+from .plan import Source, mirror_host, rank_mirrors
+from .pypi import SdistRef, find_file, json_api_url, sdist_ref
+from .results import FetchResult
+from .transfer import Transfer
+from .transport import Transport
+from .urls import check_url
 
 __all__ = ["Engine", "Job"]
 
 log = logging.getLogger("robustfetch")
+
+_JSON_LIMIT = 64 << 20  # the largest PyPI project documents are some MiB
 
 CHUNK = 256 * 1024
 _TICK = 0.1  # seconds between progress events and speed/deadline checks
@@ -56,9 +59,8 @@ class Engine:
         self, options: Options, transport: Transport, cache: Optional[Cache], trust: str
     ) -> None:
         self.options = options
-        self.transport = transport
         self.cache = cache
-        self.trust = trust
+        self.transfer = Transfer(options, transport, trust)
 
     def run(self, job: Job) -> FetchResult:
         """Fetch ``job``: the first source that yields verified bytes wins."""
@@ -68,30 +70,81 @@ class Engine:
                 log.info("%s: served from the cache", hit[0])
                 return FetchResult(hit[0], job.sources[0].url, job.expected["sha256"], hit[1], True)
         if self.options.offline:
-            attempts = [
+            offline = [
                 Attempt(s.url, Reason.OFFLINE, "offline: not in the cache") for s in job.sources
             ]
-            raise FetchError(_summary(job, attempts), attempts)
+            raise FetchError(_summary(job, offline), offline)
+        if self.options.mirror_order == "fastest":
+            return self._run_fastest(job)
+        return self._run_reported(job)
+
+    def _run_reported(self, job: Job) -> FetchResult:
+        """Run ``job`` and send the final progress event, success or not."""
         try:
             result = self._run_sources(job)
         except FetchError:
-            self._progress(job.sources[0].url, 0, None, done=True)
+            self.transfer.progress(job.sources[0].url, 0, None, done=True)
             raise
-        self._progress(result.url, result.size, result.size, done=True)
+        self.transfer.progress(result.url, result.size, result.size, done=True)
         return result
+
+    def _run_fastest(self, job: Job) -> FetchResult:
+        """Mirrors ranked by connect time now and failures remembered from earlier runs."""
+        health = HealthStore(self.cache.root) if self.cache is not None else None
+        connect_times = self._measure_mirrors(job)
+        failures = {host: h.failures for host, h in (health.load() if health else {}).items()}
+        job = replace(job, sources=rank_mirrors(job.sources, connect_times, failures))
+        attempts: list[Attempt] = []
+        try:
+            result = self._run_reported(job)
+            attempts = result.attempts
+            return result
+        except FetchError as error:
+            attempts = error.attempts
+            raise
+        finally:
+            if health is not None:
+                health.record(_mirror_outcomes(job, attempts), connect_times)
+
+    def _measure_mirrors(self, job: Job) -> dict[str, Optional[float]]:
+        """Connect times of the mirrors' hosts, measured in parallel."""
+        hosts = {mirror_host(s.url): s.url for s in job.sources if s.origin == "mirror"}
+        if not hosts:
+            return {}
+        timeout = min(self.options.connect_timeout, 3.0)
+        measure = self.transfer.transport.connect_time
+        with ThreadPoolExecutor(max_workers=min(len(hosts), 8)) as pool:
+            times = pool.map(lambda url: measure(url, timeout), hosts.values())
+            return dict(zip(hosts, times))
 
     def _run_sources(self, job: Job) -> FetchResult:
         folder = job.dest.parent if job.dest is not None else self._cache().staging_folder()
         deadline = self.options.deadline
         deadline_at = time.monotonic() + deadline if deadline else None
         attempts: list[Attempt] = []
+        sources = list(job.sources)
+        asked_pypi = False
         try:
             with Staging(folder, job.name) as staging:
-                for index, source in enumerate(job.sources):
-                    last = index == len(job.sources) - 1
+                index = 0
+                while index < len(sources):
+                    source = sources[index]
+                    index += 1
+                    if source.blocked_by is not None:
+                        detail = f"blocked by the rule {source.blocked_by}"
+                        attempts.append(Attempt(source.url, Reason.BLOCKED, detail))
+                        continue
+                    last = index == len(sources)
                     verifier = self._try_source(source, job, staging, deadline_at, last, attempts)
                     if verifier is not None:
                         return self._commit(job, source, staging, verifier, attempts)
+                    ref = sdist_ref(source.url)
+                    if ref is not None and not asked_pypi and _not_found(attempts):
+                        # The file may live elsewhere now: PyPI's JSON API knows where.
+                        asked_pypi = True
+                        found = self._ask_pypi(ref, job, deadline_at, attempts)
+                        if found is not None:
+                            sources.insert(index, found)
         except _Abort as abort:
             done = {a.url for a in attempts}
             attempts += [
@@ -114,8 +167,9 @@ class Engine:
                 raise _Abort(
                     Reason.TIMEOUT, f"not tried: deadline of {self.options.deadline:g} s reached"
                 )
+            expected = {**job.expected, **source.expected}
             try:
-                verifier = self._try_once(source.url, job, staging, deadline_at)
+                verifier = self.transfer.fetch(source.url, expected, staging, deadline_at)
             except SourceFailed as failure:
                 attempts.append(Attempt(source.url, failure.reason, failure.detail, failure.status))
                 log.info("%s: %s: %s", source.url, failure.reason.value, failure.detail)
@@ -137,129 +191,47 @@ class Engine:
                 attempts.append(Attempt(source.url, None, f"{verifier.size} bytes", 200))
                 return verifier
 
-    def _try_once(
-        self, url: str, job: Job, staging: Staging, deadline_at: Optional[float]
-    ) -> Verifier:
-        opts = self.options
-        pinned = is_pinned(job.expected)
-        check_plain_http(url, pinned, opts.allow_http)
-        headers = {"User-Agent": opts.user_agent, **opts.headers, "Accept-Encoding": "identity"}
-        current, hops = url, 0
-        while True:
-            read_timeout = _bounded(opts.stall_timeout, deadline_at)
-            connect_timeout = _bounded(opts.connect_timeout, deadline_at)
-            try:
-                response = self.transport.open(
-                    current, headers, connect_timeout=connect_timeout, read_timeout=read_timeout
-                )
-            except TransportError as exc:
-                raise self._failure(exc, current, "connect", 0, None, deadline_at) from None
-            if is_redirect(response.status, response.headers):
-                _drain(response)
-                target = follow_redirect(
-                    current,
-                    response.headers["Location"],
-                    hops,
-                    opts.max_redirects,
-                    pinned,
-                    opts.allow_http,
-                )
-                log.info("%s: redirected (%d) to %s", current, response.status, target)
-                headers = headers_for_redirect(headers, current, target)
-                current, hops = target, hops + 1
-                continue
-            if response.status != 200:
-                body = _drain(response)
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                failure = classify_status(response.status, body, retry_after)
-                if current != url:
-                    failure.detail += f" (at {current}, after {hops} redirects)"
-                raise failure
-            return self._stream(response, current, job, staging, deadline_at)
-
-    def _stream(
-        self,
-        response: Response,
-        url: str,
-        job: Job,
-        staging: Staging,
-        deadline_at: Optional[float],
-    ) -> Verifier:
-        length = _content_length(response.headers)
+    def _ask_pypi(
+        self, ref: SdistRef, job: Job, deadline_at: Optional[float], attempts: list[Attempt]
+    ) -> Optional[Source]:
+        """The source PyPI's JSON API lists for ``ref``'s file, or ``None`` (recorded why)."""
+        api = json_api_url(ref.project)
         try:
-            _check_announced(length, self.options.size, self.options.max_size)
-            out = staging.restart()
-        except OSError as exc:
-            response.close()
-            raise SourceFailed(Reason.IO_ERROR, f"cannot write {staging.path}: {exc}") from None
-        except BaseException:
-            response.close()
-            raise
-        verifier = Verifier(job.expected)
-        threaded = length is None or length >= THREADED_MIN
-        sink = Sink(verifier, out, str(staging.path), threaded)
+            document = json.loads(self.transfer.get(api, _JSON_LIMIT, deadline_at))
+        except SourceFailed as failure:
+            detail = f"PyPI lookup of {ref.project!r}: {failure.detail}"
+            attempts.append(Attempt(api, failure.reason, detail, failure.status))
+            return None
+        except ValueError as exc:  # JSON, or its text encoding
+            attempts.append(Attempt(api, Reason.HTTP_STATUS, f"PyPI answered invalid JSON: {exc}"))
+            return None
+        found = find_file(document, ref.filename)
+        if found is None:
+            detail = f"PyPI lists no file like {ref.filename} for {ref.project!r}"
+            attempts.append(Attempt(api, Reason.NOT_FOUND, detail, 200))
+            return None
+        url, listed = found
         try:
-            received = self._receive(response, sink, url, length, deadline_at)
-            sink.finish()
-            _check_complete(received, length, self.options.size, verifier)
-        except BaseException:
-            sink.abort()
-            response.close()
-            raise
-        response.release()
-        self._progress(url, received, length)
-        return verifier
-
-    def _receive(
-        self,
-        response: Response,
-        sink: Sink,
-        url: str,
-        length: Optional[int],
-        deadline_at: Optional[float],
-    ) -> int:
-        """Feed the body to ``sink``, enforcing max_size, min_speed and the deadline."""
-        opts = self.options
-        received = 0
-        clock = time.monotonic
-        window_start, window_bytes = clock(), 0
-        next_tick = window_start + _TICK
-        read_timeout = _bounded(opts.stall_timeout, deadline_at)
-        while True:
-            try:
-                chunk = response.read(CHUNK)
-            except TransportError as exc:
-                raise self._failure(exc, url, "body", received, length, deadline_at) from None
-            if not chunk:
-                return received
-            received += len(chunk)
-            if opts.max_size is not None and received > opts.max_size:
-                raise SourceFailed(
-                    Reason.TOO_LARGE, f"more than max_size={opts.max_size} bytes; stopped"
-                )
-            sink.feed(chunk)
-            now = clock()
-            if now < next_tick:
-                continue
-            # Once per tick, not per chunk: progress, speed and deadline checks.
-            next_tick = now + _TICK
-            self._progress(url, received, length)
-            if opts.min_speed and now - window_start >= opts.min_speed_window:
-                speed = (received - window_bytes) / (now - window_start)
-                if speed < opts.min_speed:
-                    raise SourceFailed(
-                        Reason.TOO_SLOW,
-                        f"{speed:.0f} B/s over {now - window_start:.1f} s, below "
-                        f"min_speed={opts.min_speed:g} B/s; moving on",
-                    )
-                window_start, window_bytes = now, received
-            if deadline_at is not None:
-                remaining = deadline_at - now
-                if remaining <= 0:
-                    raise _deadline_failure(opts.deadline, received, length)
-                if remaining < read_timeout:
-                    read_timeout = remaining
-                    response.set_read_timeout(remaining)
+            check_url(url)
+        except ValueError as exc:
+            attempts.append(Attempt(api, Reason.HTTP_STATUS, f"PyPI lists an unusable URL: {exc}"))
+            return None
+        pinned = job.expected.get("sha256")
+        if listed is not None and pinned is not None and listed != pinned:
+            detail = (
+                f"PyPI lists sha256 {listed} for {ref.filename}, but {pinned} is pinned: "
+                "the pin or the upload is wrong"
+            )
+            attempts.append(Attempt(url, Reason.HASH_MISMATCH, detail))
+            return None
+        log.info("%s: PyPI lists it at %s", ref.url, url)
+        blocked = self.options.rule_set().blocked_by(url)
+        return Source(
+            url,
+            "pypi",
+            str(blocked) if blocked is not None else None,
+            {"sha256": listed} if listed is not None else {},
+        )
 
     def _commit(
         self,
@@ -282,35 +254,6 @@ class Engine:
         log.info("%s: saved %s (%d bytes, sha256 %s)", source.url, target, verifier.size, sha256)
         return FetchResult(target, source.url, sha256, verifier.size, False, list(attempts))
 
-    def _failure(
-        self,
-        exc: TransportError,
-        url: str,
-        phase: str,
-        received: int,
-        length: Optional[int],
-        deadline_at: Optional[float],
-    ) -> SourceFailed:
-        if deadline_at is not None and time.monotonic() >= deadline_at - 0.01:
-            return _deadline_failure(self.options.deadline, received, length)
-        host = urlsplit(url).hostname or ""
-        name = "connect_timeout" if exc.connecting else "stall_timeout"
-        return classify_exception(
-            exc,
-            phase=phase,
-            received=received,
-            expected=length,
-            timeout=getattr(self.options, name),
-            timeout_name=name,
-            sni_sent=not _is_ip(host),
-            via_proxy=exc.via_proxy,
-            ca_description=self.trust,
-        )
-
-    def _progress(self, url: str, received: int, total: Optional[int], done: bool = False) -> None:
-        if self.options.progress is not None:
-            self.options.progress(ProgressEvent(url, received, total, done))
-
     def _cache(self) -> Cache:
         assert self.cache is not None, "api checks that a destination exists"
         return self.cache
@@ -330,81 +273,16 @@ class _Abort(Exception):
         self.detail = detail
 
 
+def _mirror_outcomes(job: Job, attempts: list[Attempt]) -> dict[str, bool]:
+    """Mirror host -> whether its last try this run succeeded."""
+    mirrors = {s.url for s in job.sources if s.origin == "mirror"}
+    return {mirror_host(a.url): a.reason is None for a in attempts if a.url in mirrors}
+
+
+def _not_found(attempts: list[Attempt]) -> bool:
+    return bool(attempts) and attempts[-1].reason is Reason.NOT_FOUND
+
+
 def _summary(job: Job, attempts: list[Attempt]) -> str:
     sources = len(job.sources)
     return f"could not fetch {job.name}: {sources} source{'s' * (sources != 1)} failed"
-
-
-def _bounded(timeout: float, deadline_at: Optional[float]) -> float:
-    if deadline_at is None:
-        return timeout
-    return max(0.001, min(timeout, deadline_at - time.monotonic()))
-
-
-def _deadline_failure(
-    deadline: Optional[float], received: int, length: Optional[int]
-) -> SourceFailed:
-    of = f" of {length}" if length is not None else ""
-    return SourceFailed(
-        Reason.TIMEOUT, f"deadline of {deadline:g} s reached after {received}{of} bytes"
-    )
-
-
-def _content_length(headers: Mapping[str, str]) -> Optional[int]:
-    if "chunked" in headers.get("Transfer-Encoding", "").lower():
-        return None
-    value = headers.get("Content-Length", "").strip()
-    return int(value) if value.isdigit() else None
-
-
-def _check_announced(length: Optional[int], size: Optional[int], max_size: Optional[int]) -> None:
-    if length is None:
-        return
-    if max_size is not None and length > max_size:
-        raise SourceFailed(
-            Reason.TOO_LARGE, f"the server announces {length} bytes, over max_size={max_size}"
-        )
-    if size is not None and length != size:
-        raise SourceFailed(
-            Reason.SIZE_MISMATCH, f"the server announces {length} bytes, expected size={size}"
-        )
-
-
-def _check_complete(
-    received: int, length: Optional[int], size: Optional[int], verifier: Verifier
-) -> None:
-    if length is not None and received < length:
-        raise SourceFailed(
-            Reason.TRUNCATED, f"body cut short after {received} of {length} bytes", transient=True
-        )
-    if size is not None and received != size:
-        raise SourceFailed(Reason.SIZE_MISMATCH, f"got {received} bytes, expected size={size}")
-    for algorithm, expected, actual in verifier.mismatches():
-        raise SourceFailed(
-            Reason.HASH_MISMATCH,
-            f"{algorithm} mismatch: expected {expected}, got {actual} ({received} bytes)",
-        )
-
-
-def _drain(response: Response) -> bytes:
-    """Read a short non-file body (for its message) and free the connection."""
-    body = b""
-    try:
-        while len(body) < _ERROR_BODY:
-            chunk = response.read(_ERROR_BODY - len(body))
-            if not chunk:
-                response.release()
-                return body
-            body += chunk
-    except TransportError:
-        pass
-    response.close()
-    return body
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -36,6 +36,7 @@ class Reason(str, enum.Enum):
     PROXY = "proxy"
     OFFLINE = "offline"
     IO_ERROR = "io_error"
+    BLOCKED = "blocked"
 
     def __str__(self) -> str:
         return self.value

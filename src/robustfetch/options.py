@@ -13,14 +13,14 @@ from typing import Any, Callable, Optional
 
 from ._version import __version__
 from .results import ProgressEvent
+from .rewrite import LIST_WHERE, Rule, RuleSet, parse_rules
 from .urls import check_url, split_host_port
 
 __all__ = ["Options", "default_cache_dir", "make_options"]
 
 TRUST_CHOICES = ("certifi", "system", "truststore")
 TRANSPORT_CHOICES = ("auto", "urllib3")
-# "fastest" is in the contract; it is refused until mirror health is measured.
-MIRROR_ORDERS = ("given",)
+MIRROR_ORDERS = ("given", "fastest")
 _BAD_HEADER = re.compile(r"[\r\n\x00]")
 
 
@@ -46,6 +46,9 @@ class Options:
         default_factory=dict
     )
     rewrite: bool = True
+    rules: tuple[Rule, ...] = ()
+    config: Optional[Path] = None
+    config_rules: tuple[Rule, ...] = ()
     size: Optional[int] = None
     max_size: Optional[int] = None
     deadline: Optional[float] = None
@@ -62,8 +65,13 @@ class Options:
         """A copy with ``changes`` applied and checked again."""
         return make_options(self, **changes)
 
+    def rule_set(self) -> RuleSet:
+        """User rules (``rules=``, then the config file) over the built-in ones."""
+        return RuleSet(self.rules + self.config_rules, builtin=self.rewrite)
 
-_FIELDS = {f.name for f in fields(Options)}
+
+# config_rules is derived from config, never given.
+_FIELDS = {f.name for f in fields(Options)} - {"config_rules"}
 
 
 def make_options(base: Optional[Options] = None, **given: Any) -> Options:
@@ -79,6 +87,8 @@ def make_options(base: Optional[Options] = None, **given: Any) -> Options:
         base = _from_environment(given)
     values = {name: given[name] for name in given if name in _FIELDS}
     checked = {name: _CHECKS.get(name, _identity)(name, value) for name, value in values.items()}
+    if "config" in checked:
+        checked["config_rules"] = _read_config(checked["config"])
     options = replace(base, **checked)
     _check_combination(options)
     return options
@@ -105,8 +115,14 @@ def _from_environment(given: Mapping[str, Any]) -> Options:
             else (default_cache_dir())
         )
     variable = next((v for v in ("ROBUSTFETCH_CA_BUNDLE", "SSL_CERT_FILE") if env.get(v)), None)
+    mirrors = env.get("ROBUSTFETCH_MIRRORS", "").split()
+    config = env.get("ROBUSTFETCH_CONFIG") if "config" not in given else None
+    config_path = _check_file("$ROBUSTFETCH_CONFIG", config) if config else None
     defaults = Options(
+        mirrors=_check_mirrors("$ROBUSTFETCH_MIRRORS", mirrors) if mirrors else (),
         cache_dir=cache,
+        config=config_path,
+        config_rules=_read_config(config_path),
         offline=env.get("ROBUSTFETCH_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
     )
     if variable and "ca_bundle" not in given and "trust" not in given:
@@ -174,11 +190,28 @@ def _check_cache_dir(name: str, value: Any) -> Optional[Path]:
 def _check_mirrors(name: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         raise ValueError(f"mirrors must be a list of base URLs, not the string {value!r}")
+    bases = []
     for base in value:
+        if isinstance(base, os.PathLike) or (isinstance(base, str) and _is_local_path(base)):
+            base = _folder_url(base)
         if not isinstance(base, str):
             raise ValueError(f"mirrors must be base URLs (strings), not {base!r}")
         check_url(base.replace("{filename}", "f"))
-    return tuple(value)
+        bases.append(base)
+    return tuple(bases)
+
+
+def _is_local_path(text: str) -> bool:
+    """Absolute, ``~`` or ``./`` paths name folders; ``mirror.example/dist`` is a mistake."""
+    return "://" not in text and (os.path.isabs(text) or text.startswith(("~", ".")))
+
+
+def _folder_url(folder: Any) -> str:
+    """A local mirror folder as a ``file://`` base URL."""
+    if not os.fspath(folder):
+        raise ValueError("empty mirror path")
+    uri = Path(os.fspath(folder)).expanduser().absolute().as_uri()
+    return uri.replace("%7Bfilename%7D", "{filename}")
 
 
 def _check_connect_to(name: str, value: Any) -> dict[Any, Any]:
@@ -213,6 +246,27 @@ def _check_hashes(name: str, value: Any) -> dict[str, str]:
         if not isinstance(algorithm, str) or not isinstance(digest, str):
             raise ValueError(f"hashes entry {algorithm!r}: {digest!r} must be two strings")
     return dict(value)
+
+
+def _check_rules(name: str, value: Any) -> tuple[Rule, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ValueError(f"rules must be a list of rule lines, not {value!r}")
+    if all(isinstance(rule, Rule) for rule in value):
+        return tuple(value)
+    if not all(isinstance(line, str) for line in value):
+        raise ValueError(f"rules must be strings like 'block *', not {value!r}")
+    return tuple(parse_rules(value, LIST_WHERE))
+
+
+def _read_config(path: Optional[Path]) -> tuple[Rule, ...]:
+    """The rules of a downloader config file; errors name the file and line."""
+    if path is None:
+        return ()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(f"cannot read config file {str(path)!r}: {exc}") from None
+    return tuple(parse_rules(text.splitlines(), str(path)))
 
 
 def _check_progress(name: str, value: Any) -> Any:
@@ -268,6 +322,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "trust": lambda n, v: None if v is None else _check_choice(TRUST_CHOICES)(n, v),
     "connect_to": _check_connect_to,
     "rewrite": _check_bool,
+    "rules": _check_rules,
+    "config": lambda n, v: None if v is None else _check_file(n, v),
     "size": _check_optional_size,
     "max_size": _check_optional_size,
     "deadline": lambda n, v: None if v is None else _check_seconds(n, v),

@@ -1,14 +1,23 @@
-"""Ordered, de-duplicated candidate sources for one request: url, fallbacks, mirrors."""
+"""Ordered, de-duplicated candidate sources for one request: url, fallbacks, mirrors.
+
+Each given URL is expanded by the rewrite rules (user rules, then the built-in
+legacy-host rules) and a PyPI sdist URL with a wrong bucket letter gains the
+corrected form; a source whose host a rule blocks stays in the plan, marked,
+so that the failure report names it and the rule.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Optional
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from .pypi import sdist_ref
+from .rewrite import RuleSet
 from .urls import default_port, normalise_host, strip_fragment
 
-__all__ = ["Source", "mirror_url", "plan_sources", "source_key"]
+__all__ = ["Source", "mirror_host", "mirror_url", "plan_sources", "rank_mirrors", "source_key"]
 
 
 @dataclass(frozen=True)
@@ -16,26 +25,60 @@ class Source:
     """One place to try.
 
     :param url: the URL to request (no fragment).
-    :param origin: ``"url"``, ``"fallback"`` or ``"mirror"``.
+    :param origin: ``"url"``, ``"fallback"``, ``"mirror"`` or ``"pypi"``.
+    :param blocked_by: the rule that forbids this host, if one does.
+    :param expected: digests known for this source only (PyPI's listing).
     """
 
     url: str
     origin: str
+    blocked_by: Optional[str] = None
+    expected: Mapping[str, str] = field(default_factory=dict)
 
 
 def plan_sources(
-    url: str, fallbacks: Sequence[str], mirrors: Sequence[str], filename: str
+    url: str,
+    fallbacks: Sequence[str],
+    mirrors: Sequence[str],
+    filename: str,
+    rules: Optional[RuleSet] = None,
 ) -> list[Source]:
     """The sources of one request in the order they are tried, duplicates removed.
 
-    >>> [s.url for s in plan_sources("https://a.example/f.tgz#sha256=00",
-    ...     ["https://A.example:443/f.tgz"], ["https://m.example/pub"], "f.tgz")]
-    ['https://a.example/f.tgz', 'https://m.example/pub/f.tgz']
+    >>> sources = plan_sources("https://pypi.io/packages/f.tgz#sha256=00",
+    ...     ["https://A.example:443/f.tgz"], ["https://m.example/pub"], "f.tgz", RuleSet())
+    >>> for source in sources:
+    ...     print(source.origin, source.url)
+    url https://files.pythonhosted.org/packages/f.tgz
+    url https://pypi.io/packages/f.tgz
+    fallback https://A.example:443/f.tgz
+    mirror https://m.example/pub/f.tgz
     """
-    candidates: list[Source] = [Source(strip_fragment(url), "url")]
-    candidates += [Source(strip_fragment(u), "fallback") for u in fallbacks]
-    candidates += [Source(mirror_url(base, filename), "mirror") for base in mirrors]
+    rules = rules if rules is not None else RuleSet(builtin=False)
+    given = [(url, "url")] + [(u, "fallback") for u in fallbacks]
+    given += [(mirror_url(base, filename), "mirror") for base in mirrors]
+    candidates = [
+        Source(strip_fragment(candidate), origin, _describe(rules, candidate))
+        for raw, origin in given
+        for candidate in _with_bucket_fix(rules.candidates(raw))
+    ]
     return list(_unique(candidates))
+
+
+def _with_bucket_fix(urls: list[str]) -> list[str]:
+    result = []
+    for url in urls:
+        ref = sdist_ref(url)
+        fixed = ref.bucket_fixed_url() if ref is not None else None
+        if fixed is not None:
+            result.append(fixed)
+        result.append(url)
+    return result
+
+
+def _describe(rules: RuleSet, url: str) -> Optional[str]:
+    rule = rules.blocked_by(url)
+    return str(rule) if rule is not None else None
 
 
 def mirror_url(base: str, filename: str) -> str:
@@ -56,6 +99,8 @@ def source_key(url: str) -> str:
     """A comparison key: scheme and host case, default ports and fragments ignored."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    if scheme == "file":
+        return urlunsplit((scheme, "", parts.path, "", ""))
     host = normalise_host(parts.hostname or "")
     if ":" in host:
         host = f"[{host}]"
@@ -71,3 +116,47 @@ def _unique(sources: Iterable[Source]) -> Iterable[Source]:
         if key not in seen:
             seen.add(key)
             yield source
+
+
+#: Seconds of connect time one remembered failure weighs.
+FAILURE_PENALTY = 5.0
+_UNREACHABLE = 60.0
+
+
+def rank_mirrors(
+    sources: Sequence[Source],
+    connect_times: Mapping[str, Optional[float]],
+    failures: Mapping[str, int],
+) -> list[Source]:
+    """``sources`` with the mirrors reordered fastest first; others keep their place.
+
+    A mirror's score is its measured connect time (``None``: unreachable) plus
+    :data:`FAILURE_PENALTY` per failure remembered since its last success;
+    ties keep the given order.
+
+    >>> a, b = Source("https://a.example/f", "mirror"), Source("https://b.example/f", "mirror")
+    >>> [s.url for s in rank_mirrors([a, b], {"a.example:443": None, "b.example:443": 0.01}, {})]
+    ['https://b.example/f', 'https://a.example/f']
+    """
+
+    def score(source: Source) -> float:
+        host = mirror_host(source.url)
+        measured = connect_times.get(host, 0.0)
+        seconds = _UNREACHABLE if measured is None else measured
+        return seconds + FAILURE_PENALTY * failures.get(host, 0)
+
+    mirrors = sorted((s for s in sources if s.origin == "mirror"), key=score)
+    ranked = iter(mirrors)
+    return [next(ranked) if s.origin == "mirror" else s for s in sources]
+
+
+def mirror_host(url: str) -> str:
+    """The key mirror health is kept under: ``host:port`` (``file`` for local mirrors).
+
+    >>> mirror_host("https://M.example/pub/f.tgz")
+    'm.example:443'
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return "file"
+    return f"{normalise_host(parts.hostname or '')}:{parts.port or default_port(parts.scheme)}"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
 
 from .errors import Reason, SourceFailed
-from .urls import check_url, default_port, strip_fragment
+from .urls import SCHEMES, check_url, default_port, strip_fragment
 
 __all__ = ["check_plain_http", "follow_redirect", "headers_for_redirect", "is_redirect"]
 
@@ -57,6 +57,10 @@ def follow_redirect(
             Reason.REDIRECT_REFUSED, f"redirect to an unusable URL {location!r}: {exc}"
         ) from None
     scheme = urlsplit(target).scheme
+    if scheme not in SCHEMES:
+        raise SourceFailed(
+            Reason.REDIRECT_REFUSED, f"redirect to a {scheme}: URL refused: {location!r}"
+        )
     if urlsplit(current).scheme == "https" and scheme == "http" and not pinned:
         raise SourceFailed(
             Reason.REDIRECT_REFUSED,

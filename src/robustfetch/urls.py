@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Optional
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -15,18 +16,22 @@ __all__ = [
     "check_url",
     "default_port",
     "filename_from_url",
+    "local_path",
     "normalise_host",
     "split_host_port",
     "strip_fragment",
 ]
 
+#: Network schemes (``check_url`` also accepts ``file://``, for local mirrors).
 SCHEMES = ("https", "http")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MAX_NAME_BYTES = 255
 
 
 def check_url(url: object) -> str:
-    """Return ``url`` if it is an absolute http(s) URL with a host, else raise ``ValueError``.
+    """Return ``url`` if it is an absolute http(s) URL with a host, or a ``file://`` URL.
+
+    Anything else is a ``ValueError`` naming the URL.
 
     >>> check_url("ftp://example.org/x")
     Traceback (most recent call last):
@@ -48,6 +53,10 @@ def check_url(url: object) -> str:
         # backslash, urlsplit does not): refuse rather than guess.
         raise ValueError(f"URL has a backslash in its host part: {url!r}")
     scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ValueError(f"file URL must be file:///absolute/path, not {url!r}")
+        return url
     if scheme not in SCHEMES:
         shown = scheme or "(none)"
         raise ValueError(f"unsupported URL scheme {shown!r} in {url!r}: use https:// (or http://)")
@@ -77,22 +86,45 @@ def normalise_host(host: str) -> str:
     >>> normalise_host("Bücher.Example")
     'xn--bcher-kva.example'
     """
-    text = host.strip().rstrip(".").lower()
+    text = host.strip().lower()
+    if text.strip("[].") == "":
+        raise ValueError(f"empty host name in {host!r}")
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
-    if not text:
-        raise ValueError(f"empty host name in {host!r}")
-    if text.isascii():
+        if not _is_ipv6(text):
+            raise ValueError(f"not an IPv6 address in brackets: {host!r}")
         return text
+    if _is_ipv6(text):
+        return text
+    if not text.isascii():
+        text = _idna_encode(text, host)
+    text = text.rstrip(".")  # after IDNA, which maps U+3002 and friends to "."
+    if not _HOST.fullmatch(text):
+        raise ValueError(f"invalid host name {host!r}")
+    return text
+
+
+_HOST = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _idna_encode(text: str, host: str) -> str:
     try:
         import idna
     except ImportError:  # pragma: no cover - exercised by the stdlib-only environment
         try:
-            return text.encode("idna").decode("ascii")
+            return text.encode("idna").decode("ascii").lower()
         except UnicodeError as exc:
             raise ValueError(f"invalid international host name {host!r}: {exc}") from None
     try:
-        return idna.encode(text, uts46=True).decode("ascii")
+        return idna.encode(text.rstrip("."), uts46=True).decode("ascii")
     except idna.IDNAError as exc:
         raise ValueError(f"invalid international host name {host!r}: {exc}") from None
 
@@ -130,10 +162,23 @@ def filename_from_url(url: str) -> str:
     """
     path = unquote(urlsplit(url).path, errors="replace")
     name = re.split(r"[/\\]", path)[-1]
+    # Surrogates (undecodable bytes) have no UTF-8 form: replace them.
+    name = name.encode("utf-8", "replace").decode("utf-8")
     name = _CONTROL.sub("", name).strip()
+    encoded = name.encode("utf-8")
+    if len(encoded) > _MAX_NAME_BYTES:  # keep the end: it holds the extension
+        name = encoded[-_MAX_NAME_BYTES:].decode("utf-8", "ignore").strip()
     if name in ("", ".", ".."):
         raise ValueError(f"cannot take a file name from the path of {url!r}: give a file as dest")
-    encoded = name.encode("utf-8", "surrogateescape")
-    if len(encoded) > _MAX_NAME_BYTES:
-        name = encoded[-_MAX_NAME_BYTES:].decode("utf-8", "ignore")
     return name
+
+
+def local_path(url: str) -> str:
+    """The file system path of a ``file://`` URL.
+
+    >>> local_path("file:///srv/mirror/a%20b.tgz")
+    '/srv/mirror/a b.tgz'
+    """
+    from urllib.request import url2pathname
+
+    return url2pathname(urlsplit(url).path)

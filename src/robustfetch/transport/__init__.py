@@ -82,12 +82,19 @@ class Transport(Protocol):
     ) -> Response:
         """Connect and return the response head; failures raise :class:`TransportError`."""
 
+    def connect_time(self, url: str, timeout: float) -> Optional[float]:
+        """Seconds a TCP connection to ``url``'s server takes; ``None`` if it fails.
+
+        ``0.0`` where it cannot be told (a proxy in the way, a local file).
+        """
+
     def close(self) -> None:
         """Close every pooled connection."""
 
 
 def make_transport(name: str, settings: TransportSettings) -> Transport:
-    """The transport called ``name`` ("auto" or "urllib3")."""
+    """The transport called ``name`` ("auto" or "urllib3"), with ``file://`` support."""
+    from .files import SchemeRouter
     from .urllib3_backend import Urllib3Transport
 
-    return Urllib3Transport(settings)
+    return SchemeRouter(Urllib3Transport(settings))

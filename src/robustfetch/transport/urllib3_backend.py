@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
@@ -62,6 +64,20 @@ class Urllib3Transport:
         except (HTTPError, OSError) as exc:
             raise TransportError(str(exc)) from exc
         return Urllib3Response(raw)
+
+    def connect_time(self, url: str, timeout: float) -> Optional[float]:
+        parts = urlsplit(url)
+        host = normalise_host(parts.hostname or "")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if proxy_for(url, self._settings.proxies):
+            return 0.0
+        address = self._settings.target_for(host, port) or (host, port)
+        started = time.monotonic()
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+        except OSError:
+            return None
+        return time.monotonic() - started
 
     def close(self) -> None:
         with self._lock:

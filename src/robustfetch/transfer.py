@@ -1,0 +1,309 @@
+"""One try of one URL: redirects, streaming into the staging file, size and hash checks."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Mapping
+from typing import Optional
+from urllib.parse import urlsplit
+
+from .backoff import parse_retry_after
+from .classify import classify_exception, classify_status
+from .commit import Staging
+from .digests import Verifier, is_pinned
+from .errors import Reason, SourceFailed
+from .options import Options
+from .policy import check_plain_http, follow_redirect, headers_for_redirect, is_redirect
+from .results import ProgressEvent
+from .sink import THREADED_MIN, Sink
+from .transport import Response, Transport, TransportError
+
+__all__ = ["Transfer"]
+
+log = logging.getLogger("robustfetch")
+
+CHUNK = 256 * 1024
+_TICK = 0.1  # seconds between progress events and speed/deadline checks
+_ERROR_BODY = 64 * 1024
+
+
+class Transfer:
+    """Performs single tries with one transport and one set of options."""
+
+    def __init__(self, options: Options, transport: Transport, trust: str) -> None:
+        self.options = options
+        self.transport = transport
+        self.trust = trust
+
+    def fetch(
+        self, url: str, expected: Mapping[str, str], staging: Staging, deadline_at: Optional[float]
+    ) -> Verifier:
+        """One try of ``url``: follow redirects, stream the body into ``staging``, verify it."""
+        check_plain_http(url, is_pinned(expected), self.options.allow_http)
+        response, current = self.open(url, is_pinned(expected), deadline_at)
+        if response.status != 200:
+            raise self._status_failure(response, url, current)
+        return self._stream(response, current, expected, staging, deadline_at)
+
+    def get(self, url: str, limit: int, deadline_at: Optional[float]) -> bytes:
+        """A small document (an API answer) in memory; more than ``limit`` bytes is an error."""
+        response, current = self.open(url, False, deadline_at, {"Accept": "application/json"})
+        if response.status != 200:
+            raise self._status_failure(response, url, current)
+        body = b""
+        try:
+            while True:
+                try:
+                    chunk = response.read(CHUNK)
+                except TransportError as exc:
+                    raise self._failure(
+                        exc, current, "body", len(body), None, deadline_at
+                    ) from None
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > limit:
+                    raise SourceFailed(Reason.TOO_LARGE, f"answer larger than {limit} bytes")
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        return body
+
+    def open(
+        self,
+        url: str,
+        pinned: bool,
+        deadline_at: Optional[float],
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> tuple[Response, str]:
+        """The response head of ``url`` after redirects, and the URL that gave it."""
+        opts = self.options
+        headers = {
+            "User-Agent": opts.user_agent,
+            **opts.headers,
+            **(extra_headers or {}),
+            "Accept-Encoding": "identity",
+        }
+        current, hops = url, 0
+        while True:
+            read_timeout = _bounded(opts.stall_timeout, deadline_at)
+            connect_timeout = _bounded(opts.connect_timeout, deadline_at)
+            try:
+                response = self.transport.open(
+                    current, headers, connect_timeout=connect_timeout, read_timeout=read_timeout
+                )
+            except TransportError as exc:
+                raise self._failure(exc, current, "connect", 0, None, deadline_at) from None
+            if not is_redirect(response.status, response.headers):
+                return response, current
+            _drain(response)
+            target = follow_redirect(
+                current,
+                response.headers["Location"],
+                hops,
+                opts.max_redirects,
+                pinned,
+                opts.allow_http,
+            )
+            log.info("%s: redirected (%d) to %s", current, response.status, target)
+            headers = headers_for_redirect(headers, current, target)
+            current, hops = target, hops + 1
+
+    def _status_failure(self, response: Response, url: str, current: str) -> SourceFailed:
+        body = _drain(response)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        failure = classify_status(response.status, body, retry_after)
+        if current != url:
+            failure.detail += f" (at {current}, after redirects)"
+        return failure
+
+    def _stream(
+        self,
+        response: Response,
+        url: str,
+        expected: Mapping[str, str],
+        staging: Staging,
+        deadline_at: Optional[float],
+    ) -> Verifier:
+        length = _content_length(response.headers)
+        try:
+            _check_announced(length, self.options.size, self.options.max_size)
+            out = staging.restart()
+        except OSError as exc:
+            response.close()
+            raise SourceFailed(Reason.IO_ERROR, f"cannot write {staging.path}: {exc}") from None
+        except BaseException:
+            response.close()
+            raise
+        verifier = Verifier(expected)
+        threaded = length is None or length >= THREADED_MIN
+        sink = Sink(verifier, out, str(staging.path), threaded)
+        try:
+            received = self._receive(response, sink, url, length, deadline_at)
+            sink.finish()
+            _check_complete(received, length, self.options.size, verifier)
+        except BaseException:
+            sink.abort()
+            response.close()
+            raise
+        response.release()
+        self.progress(url, received, length)
+        return verifier
+
+    def _receive(
+        self,
+        response: Response,
+        sink: Sink,
+        url: str,
+        length: Optional[int],
+        deadline_at: Optional[float],
+    ) -> int:
+        """Feed the body to ``sink``, enforcing max_size, min_speed and the deadline."""
+        opts = self.options
+        received = 0
+        clock = time.monotonic
+        window_start, window_bytes = clock(), 0
+        next_tick = window_start + _TICK
+        read_timeout = _bounded(opts.stall_timeout, deadline_at)
+        while True:
+            try:
+                chunk = response.read(CHUNK)
+            except TransportError as exc:
+                raise self._failure(exc, url, "body", received, length, deadline_at) from None
+            if not chunk:
+                return received
+            received += len(chunk)
+            if opts.max_size is not None and received > opts.max_size:
+                raise SourceFailed(
+                    Reason.TOO_LARGE, f"more than max_size={opts.max_size} bytes; stopped"
+                )
+            sink.feed(chunk)
+            now = clock()
+            if now < next_tick:
+                continue
+            # Once per tick, not per chunk: progress, speed and deadline checks.
+            next_tick = now + _TICK
+            self.progress(url, received, length)
+            if opts.min_speed and now - window_start >= opts.min_speed_window:
+                speed = (received - window_bytes) / (now - window_start)
+                if speed < opts.min_speed:
+                    raise SourceFailed(
+                        Reason.TOO_SLOW,
+                        f"{speed:.0f} B/s over {now - window_start:.1f} s, below "
+                        f"min_speed={opts.min_speed:g} B/s; moving on",
+                    )
+                window_start, window_bytes = now, received
+            if deadline_at is not None:
+                remaining = deadline_at - now
+                if remaining <= 0:
+                    raise _deadline_failure(opts.deadline, received, length)
+                if remaining < read_timeout:
+                    read_timeout = remaining
+                    response.set_read_timeout(remaining)
+
+    def _failure(
+        self,
+        exc: TransportError,
+        url: str,
+        phase: str,
+        received: int,
+        length: Optional[int],
+        deadline_at: Optional[float],
+    ) -> SourceFailed:
+        if deadline_at is not None and time.monotonic() >= deadline_at - 0.01:
+            return _deadline_failure(self.options.deadline, received, length)
+        host = urlsplit(url).hostname or ""
+        name = "connect_timeout" if exc.connecting else "stall_timeout"
+        return classify_exception(
+            exc,
+            phase=phase,
+            received=received,
+            expected=length,
+            timeout=getattr(self.options, name),
+            timeout_name=name,
+            sni_sent=not _is_ip(host),
+            via_proxy=exc.via_proxy,
+            ca_description=self.trust,
+        )
+
+    def progress(self, url: str, received: int, total: Optional[int], done: bool = False) -> None:
+        if self.options.progress is not None:
+            self.options.progress(ProgressEvent(url, received, total, done))
+
+
+def _bounded(timeout: float, deadline_at: Optional[float]) -> float:
+    if deadline_at is None:
+        return timeout
+    return max(0.001, min(timeout, deadline_at - time.monotonic()))
+
+
+def _deadline_failure(
+    deadline: Optional[float], received: int, length: Optional[int]
+) -> SourceFailed:
+    of = f" of {length}" if length is not None else ""
+    return SourceFailed(
+        Reason.TIMEOUT, f"deadline of {deadline:g} s reached after {received}{of} bytes"
+    )
+
+
+def _content_length(headers: Mapping[str, str]) -> Optional[int]:
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return None
+    value = headers.get("Content-Length", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _check_announced(length: Optional[int], size: Optional[int], max_size: Optional[int]) -> None:
+    if length is None:
+        return
+    if max_size is not None and length > max_size:
+        raise SourceFailed(
+            Reason.TOO_LARGE, f"the server announces {length} bytes, over max_size={max_size}"
+        )
+    if size is not None and length != size:
+        raise SourceFailed(
+            Reason.SIZE_MISMATCH, f"the server announces {length} bytes, expected size={size}"
+        )
+
+
+def _check_complete(
+    received: int, length: Optional[int], size: Optional[int], verifier: Verifier
+) -> None:
+    if length is not None and received < length:
+        raise SourceFailed(
+            Reason.TRUNCATED, f"body cut short after {received} of {length} bytes", transient=True
+        )
+    if size is not None and received != size:
+        raise SourceFailed(Reason.SIZE_MISMATCH, f"got {received} bytes, expected size={size}")
+    for algorithm, expected, actual in verifier.mismatches():
+        raise SourceFailed(
+            Reason.HASH_MISMATCH,
+            f"{algorithm} mismatch: expected {expected}, got {actual} ({received} bytes)",
+        )
+
+
+def _drain(response: Response) -> bytes:
+    """Read a short non-file body (for its message) and free the connection."""
+    body = b""
+    try:
+        while len(body) < _ERROR_BODY:
+            chunk = response.read(_ERROR_BODY - len(body))
+            if not chunk:
+                response.release()
+                return body
+            body += chunk
+    except TransportError:
+        pass
+    response.close()
+    return body
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,86 @@
+"""``file://`` sources (local mirrors) behind the same Response protocol as HTTP."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Mapping
+from typing import BinaryIO, Optional
+
+from ..urls import local_path
+from . import Response, Transport, TransportError
+
+__all__ = ["FileResponse", "SchemeRouter"]
+
+
+class SchemeRouter:
+    """Sends ``file:`` URLs to the local file system and everything else to ``network``."""
+
+    def __init__(self, network: Transport) -> None:
+        self.network = network
+
+    def open(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> Response:
+        if url.startswith("file:"):
+            return FileResponse.open(local_path(url))
+        return self.network.open(
+            url, headers, connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
+
+    def connect_time(self, url: str, timeout: float) -> Optional[float]:
+        if url.startswith("file:"):
+            return 0.0
+        return self.network.connect_time(url, timeout)
+
+    def close(self) -> None:
+        self.network.close()
+
+
+class FileResponse:
+    """A local file read as if it were a 200 answer; a missing one is a 404, as on a server."""
+
+    def __init__(self, status: int, handle: Optional[BinaryIO], size: int, reason: str) -> None:
+        self.status = status
+        self.headers: Mapping[str, str] = {"Content-Length": str(size)} if handle else {}
+        self._unread = reason.encode()
+        self._handle = handle
+
+    @classmethod
+    def open(cls, path: str) -> FileResponse:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed by release()/close()
+        except FileNotFoundError:
+            return cls(404, None, 0, f"no file {path}")
+        except OSError as exc:
+            status = 403 if exc.errno in (errno.EACCES, errno.EPERM, errno.EISDIR) else 500
+            return cls(status, None, 0, f"cannot open {path}: {exc.strerror}")
+        if not os.path.isfile(path):
+            handle.close()
+            return cls(404, None, 0, f"{path} is not a regular file")
+        return cls(200, handle, os.fstat(handle.fileno()).st_size, "")
+
+    def read(self, amount: int) -> bytes:
+        if self._handle is None:
+            body, self._unread = self._unread, b""
+            return body
+        try:
+            return self._handle.read(amount)
+        except OSError as exc:
+            raise TransportError(str(exc)) from exc
+
+    def set_read_timeout(self, seconds: float) -> None:
+        """Local reads do not time out."""
+
+    def release(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
