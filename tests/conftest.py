@@ -145,9 +145,14 @@ def proxy(make_proxy: MakeProxy) -> Proxy:
 
 @pytest.fixture
 def opts(ca_bundle: Path) -> dict[str, object]:
-    """Options for fast, deterministic fetches against the dummy servers."""
+    """Options for fast, deterministic fetches against the dummy servers.
+
+    The cache is off: these tests are about sources; tests of the cache
+    pass ``cache_dir`` themselves.
+    """
     return {
         "ca_bundle": ca_bundle,
+        "cache_dir": None,
         "connect_timeout": 2.0,
         "stall_timeout": 0.5,
         "retries": 0,

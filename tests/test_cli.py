@@ -113,7 +113,8 @@ def test_python_m_and_progress_bar_only_on_a_terminal(
     https_server: Server, ca_bundle: Path, dest_dir: Path
 ) -> None:
     url = https_server.route("/f.bin", body=DATA, trickle=(50_000, 0.1))
-    args = ["fetch", url, "--sha256", DIGEST, "-o", str(dest_dir / "a.bin"), *base_args(ca_bundle)]
+    args = ["fetch", url, "--sha256", DIGEST, "-o", str(dest_dir / "a.bin"), "--no-cache"]
+    args += base_args(ca_bundle)
     piped = run_module(args, capture_output=True)
     assert piped.returncode == 0, piped.stderr
     assert b"\r" not in piped.stderr

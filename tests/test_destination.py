@@ -89,19 +89,20 @@ def test_no_dest_keeps_the_file_in_the_cache(
 ) -> None:
     cache = tmp_path / "cache"
     url = https_server.route("/f.bin", body=DATA)
-    first = robustfetch.fetch(url, DIGEST, cache_dir=cache, **opts)
+    opts = {**opts, "cache_dir": cache}
+    first = robustfetch.fetch(url, DIGEST, **opts)
     assert first.path == cache / "sha256" / DIGEST[:2] / DIGEST
     assert first.path.read_bytes() == DATA and not first.from_cache
-    second = robustfetch.fetch(url, DIGEST, cache_dir=cache, **opts)
+    second = robustfetch.fetch(url, DIGEST, **opts)
     assert second.from_cache and second.path == first.path
     assert https_server.hits("/f.bin") == 1
-    assert os.listdir(cache / "tmp") == []
+    assert os.listdir(cache / "partial") == []  # nothing kept once verified
 
 
 def test_no_dest_and_no_cache_is_refused(https_server: Server, opts: dict[str, Any]) -> None:
     url = https_server.route("/f.bin", body=DATA)
     with pytest.raises(ValueError, match="dest"):
-        robustfetch.fetch(url, DIGEST, cache_dir=None, **opts)
+        robustfetch.fetch(url, DIGEST, **opts)
     assert https_server.connections == 0
 
 
@@ -161,8 +162,14 @@ def test_disk_full_while_writing_is_io_error(
     data = os.urandom(size)
     first = https_server.route("/a/f.bin", body=data)
     second = https_server.route("/b/f.bin", body=data)
-    real_restart = Staging.restart
-    monkeypatch.setattr(Staging, "restart", lambda self: _FullDisk(real_restart(self), 100_000))
+    real_open = Staging._open
+
+    def full_disk(self: Staging, truncate_at: int) -> Any:
+        real_open(self, truncate_at)
+        self._file = _FullDisk(self._file, 100_000)
+        return self._file
+
+    monkeypatch.setattr(Staging, "_open", full_disk)
     with pytest.raises(FetchError) as info:
         robustfetch.fetch(first, hashlib.sha256(data).hexdigest(), [second], dest=dest_dir, **opts)
     assert [a.reason for a in info.value.attempts] == [Reason.IO_ERROR, Reason.IO_ERROR]

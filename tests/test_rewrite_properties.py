@@ -98,6 +98,8 @@ def test_other_hosts_are_left_alone(url: str) -> None:
 @PROPERTIES
 @given(st.sampled_from(["http", "https"]), st.text(_URL_CHARS, max_size=40))
 def test_identity_rewrite_rule_keeps_the_url(scheme: str, rest: str) -> None:
+    # A rest that itself starts with a scheme is taken as the replacement's scheme.
+    assume(not rest.lower().startswith(("http://", "https://", "file://")))
     url = f"{scheme}://{rest}"
     rules = RuleSet((Rule("rewrite", "(.*)", "$1"),), builtin=False)
     assert rules.candidates(url) == [

@@ -78,11 +78,10 @@ def _report_success(result: FetchResult, args: argparse.Namespace) -> None:
     print(result.path)
     if not args.quiet:
         failed = sum(1 for a in result.attempts if a.reason is not None)
+        origin = "the cache" if result.from_cache else result.url
         note = f" after {failed} failed attempt{'s' * (failed != 1)}" if failed else ""
-        if result.from_cache:
-            note = " from the cache"
         print(
-            f"robustfetch: {result.size} bytes, sha256 {result.sha256}, from {result.url}{note}",
+            f"robustfetch: {result.size} bytes, sha256 {result.sha256}, from {origin}{note}",
             file=sys.stderr,
         )
         for attempt in result.attempts[:-1]:

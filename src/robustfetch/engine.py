@@ -1,39 +1,36 @@
-"""Tries the sources of one request in order: retries, timeouts, streaming checks, commit."""
+"""Runs one request: the cache, then the sources in order with retries, then the commit."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from .backoff import retry_delay, should_retry
 from .cache import Cache
-from .commit import Staging
-from .digests import Verifier
+from .commit import Staging, place
+from .digests import is_pinned
 from .errors import Attempt, FetchError, Reason, SourceFailed
 from .health import HealthStore
 from .options import Options
 from .plan import Source, mirror_host, rank_mirrors
-from .pypi import SdistRef, find_file, json_api_url, sdist_ref
+from .pypi import sdist_ref
+from .resolver import ask_pypi
 from .results import FetchResult
 from .transfer import Transfer
 from .transport import Transport
-from .urls import check_url
 
 __all__ = ["Engine", "Job"]
 
 log = logging.getLogger("robustfetch")
 
-_JSON_LIMIT = 64 << 20  # the largest PyPI project documents are some MiB
-
-CHUNK = 256 * 1024
-_TICK = 0.1  # seconds between progress events and speed/deadline checks
-_ERROR_BODY = 64 * 1024
+#: How long to wait for another process downloading the same file.
+LOCK_WAIT = 15 * 60.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,7 @@ class Job:
 
     :param sources: in the order they are tried.
     :param expected: algorithm -> hex digest; empty when nothing is pinned.
-    :param dest: the final path, or ``None`` to keep the file in ``cache``.
+    :param dest: the final path, or ``None`` to keep the file in the cache.
     :param name: the file name, for staging files.
     """
 
@@ -53,7 +50,7 @@ class Job:
 
 
 class Engine:
-    """Runs jobs with one transport and one set of options."""
+    """Runs jobs with one transport, one set of options and one cache."""
 
     def __init__(
         self, options: Options, transport: Transport, cache: Optional[Cache], trust: str
@@ -63,48 +60,74 @@ class Engine:
         self.transfer = Transfer(options, transport, trust)
 
     def run(self, job: Job) -> FetchResult:
-        """Fetch ``job``: the first source that yields verified bytes wins."""
-        if job.dest is None and self.cache is not None:
+        """Fetch ``job``: from the cache if a pinned copy is there, else from its sources."""
+        sha256 = job.expected.get("sha256")
+        if self.cache is None or sha256 is None:
+            if self.options.offline:
+                raise _offline(job, "offline, and without a pinned sha256 the cache cannot help")
+            folder = job.dest.parent if job.dest is not None else self._cache().staging_folder()
+            with Staging.beside(folder, job.name, job.expected) as staging:
+                return self._download(job, staging)
+        wait = LOCK_WAIT if self.options.deadline is None else self.options.deadline
+        with self.cache.locked(sha256, wait):  # another process may be fetching it now
             hit = self.cache.lookup(job.expected)
             if hit is not None:
-                log.info("%s: served from the cache", hit[0])
-                return FetchResult(hit[0], job.sources[0].url, job.expected["sha256"], hit[1], True)
-        if self.options.offline:
-            offline = [
-                Attempt(s.url, Reason.OFFLINE, "offline: not in the cache") for s in job.sources
-            ]
-            raise FetchError(_summary(job, offline), offline)
-        if self.options.mirror_order == "fastest":
-            return self._run_fastest(job)
-        return self._run_reported(job)
+                return self._from_cache(job, *hit)
+            if self.options.offline:
+                raise _offline(job, "offline, and not in the cache")
+            partial = self.cache.partial_path(sha256)
+            with Staging.resumable(partial, job.expected) as staging:
+                if staging.size:
+                    log.info(
+                        "%s: resuming the %d bytes kept from an earlier run", job.name, staging.size
+                    )
+                return self._download(job, staging)
 
-    def _run_reported(self, job: Job) -> FetchResult:
-        """Run ``job`` and send the final progress event, success or not."""
-        try:
-            result = self._run_sources(job)
-        except FetchError:
-            self.transfer.progress(job.sources[0].url, 0, None, done=True)
-            raise
+    def _from_cache(self, job: Job, entry: Path, size: int) -> FetchResult:
+        path = entry
+        if job.dest is not None:
+            try:
+                place(entry, job.dest)
+            except OSError as exc:
+                attempt = Attempt(
+                    entry.as_uri(), Reason.IO_ERROR, f"cannot write {job.dest}: {exc}"
+                )
+                raise FetchError(_summary(job, [attempt]), [attempt]) from exc
+            path = job.dest
+        log.info("%s: served from the cache (%s)", path, entry)
+        self.transfer.progress(job.sources[0].url, size, size, done=True)
+        return FetchResult(path, job.sources[0].url, job.expected["sha256"], size, True, [])
+
+    def _download(self, job: Job, staging: Staging) -> FetchResult:
+        """Try the sources (mirrors ranked first if asked), report progress, commit."""
+        with self._mirror_health(job) as ranked:
+            try:
+                result = self._run_sources(ranked, staging)
+            except FetchError as error:
+                ranked.attempts[:] = error.attempts
+                self.transfer.progress(job.sources[0].url, 0, None, done=True)
+                raise
+            ranked.attempts[:] = result.attempts
         self.transfer.progress(result.url, result.size, result.size, done=True)
         return result
 
-    def _run_fastest(self, job: Job) -> FetchResult:
-        """Mirrors ranked by connect time now and failures remembered from earlier runs."""
+    @contextmanager
+    def _mirror_health(self, job: Job) -> Iterator[_Ranked]:
+        """With ``mirror_order="fastest"``: rank mirrors now, remember the outcome after."""
+        if self.options.mirror_order != "fastest":
+            yield _Ranked(job, [])
+            return
         health = HealthStore(self.cache.root) if self.cache is not None else None
         connect_times = self._measure_mirrors(job)
         failures = {host: h.failures for host, h in (health.load() if health else {}).items()}
-        job = replace(job, sources=rank_mirrors(job.sources, connect_times, failures))
-        attempts: list[Attempt] = []
+        ranked = _Ranked(
+            replace(job, sources=rank_mirrors(job.sources, connect_times, failures)), []
+        )
         try:
-            result = self._run_reported(job)
-            attempts = result.attempts
-            return result
-        except FetchError as error:
-            attempts = error.attempts
-            raise
+            yield ranked
         finally:
             if health is not None:
-                health.record(_mirror_outcomes(job, attempts), connect_times)
+                health.record(_mirror_outcomes(ranked.job, ranked.attempts), connect_times)
 
     def _measure_mirrors(self, job: Job) -> dict[str, Optional[float]]:
         """Connect times of the mirrors' hosts, measured in parallel."""
@@ -114,41 +137,41 @@ class Engine:
         timeout = min(self.options.connect_timeout, 3.0)
         measure = self.transfer.transport.connect_time
         with ThreadPoolExecutor(max_workers=min(len(hosts), 8)) as pool:
-            times = pool.map(lambda url: measure(url, timeout), hosts.values())
-            return dict(zip(hosts, times))
+            return dict(zip(hosts, pool.map(lambda url: measure(url, timeout), hosts.values())))
 
-    def _run_sources(self, job: Job) -> FetchResult:
-        folder = job.dest.parent if job.dest is not None else self._cache().staging_folder()
+    def _run_sources(self, ranked: _Ranked, staging: Staging) -> FetchResult:
+        job = ranked.job
         deadline = self.options.deadline
         deadline_at = time.monotonic() + deadline if deadline else None
         attempts: list[Attempt] = []
         sources = list(job.sources)
         asked_pypi = False
         try:
-            with Staging(folder, job.name) as staging:
-                index = 0
-                while index < len(sources):
-                    source = sources[index]
-                    index += 1
-                    if source.blocked_by is not None:
-                        detail = f"blocked by the rule {source.blocked_by}"
-                        attempts.append(Attempt(source.url, Reason.BLOCKED, detail))
-                        continue
-                    last = index == len(sources)
-                    verifier = self._try_source(source, job, staging, deadline_at, last, attempts)
-                    if verifier is not None:
-                        return self._commit(job, source, staging, verifier, attempts)
-                    ref = sdist_ref(source.url)
-                    if ref is not None and not asked_pypi and _not_found(attempts):
-                        # The file may live elsewhere now: PyPI's JSON API knows where.
-                        asked_pypi = True
-                        found = self._ask_pypi(ref, job, deadline_at, attempts)
-                        if found is not None:
-                            sources.insert(index, found)
+            index = 0
+            while index < len(sources):
+                source = sources[index]
+                index += 1
+                if source.blocked_by is not None:
+                    detail = f"blocked by the rule {source.blocked_by}"
+                    attempts.append(Attempt(source.url, Reason.BLOCKED, detail))
+                    continue
+                last = index == len(sources)
+                if self._try_source(source, job, staging, deadline_at, last, attempts):
+                    return self._commit(job, source, staging, attempts)
+                ref = sdist_ref(source.url)
+                if ref is not None and not asked_pypi and _not_found(attempts):
+                    # The file may live elsewhere now: PyPI's JSON API knows where.
+                    asked_pypi = True
+                    rules = self.options.rule_set()
+                    found = ask_pypi(self.transfer, ref, job.expected, rules, deadline_at)
+                    if isinstance(found, Source):
+                        sources.insert(index, found)
+                    else:
+                        attempts.append(found)
         except _Abort as abort:
             done = {a.url for a in attempts}
             attempts += [
-                Attempt(s.url, abort.reason, abort.detail) for s in job.sources if s.url not in done
+                Attempt(s.url, abort.reason, abort.detail) for s in sources if s.url not in done
             ]
         raise FetchError(_summary(job, attempts), attempts)
 
@@ -160,16 +183,25 @@ class Engine:
         deadline_at: Optional[float],
         last: bool,
         attempts: list[Attempt],
-    ) -> Optional[Verifier]:
+    ) -> bool:
+        """Try ``source`` (again, for transient failures); True when ``staging`` is verified."""
+        expected = {**job.expected, **source.expected}
+        if expected != staging.expected:
+            staging.restart(expected)
         tries = 0
         while True:
             if deadline_at is not None and time.monotonic() >= deadline_at:
                 raise _Abort(
                     Reason.TIMEOUT, f"not tried: deadline of {self.options.deadline:g} s reached"
                 )
-            expected = {**job.expected, **source.expected}
+            # A pinned hash makes any source's bytes fit; otherwise only the
+            # same URL with an unchanged validator may continue what it sent.
+            resume = staging.size > 0 and (
+                is_pinned(staging.expected)
+                or (staging.url == source.url and staging.validator is not None)
+            )
             try:
-                verifier = self.transfer.fetch(source.url, expected, staging, deadline_at)
+                self.transfer.fetch(source.url, staging, deadline_at, resume)
             except SourceFailed as failure:
                 attempts.append(Attempt(source.url, failure.reason, failure.detail, failure.status))
                 log.info("%s: %s: %s", source.url, failure.reason.value, failure.detail)
@@ -178,7 +210,7 @@ class Engine:
                         Reason.IO_ERROR, "not tried after the local I/O error above"
                     ) from None
                 if not should_retry(failure, tries, self.options.retries, last):
-                    return None
+                    return False
                 delay = retry_delay(
                     tries, self.options.backoff, failure.retry_after, self.options.max_retry_after
                 )
@@ -188,80 +220,58 @@ class Engine:
                 _sleep(delay)
                 tries += 1
             else:
-                attempts.append(Attempt(source.url, None, f"{verifier.size} bytes", 200))
-                return verifier
-
-    def _ask_pypi(
-        self, ref: SdistRef, job: Job, deadline_at: Optional[float], attempts: list[Attempt]
-    ) -> Optional[Source]:
-        """The source PyPI's JSON API lists for ``ref``'s file, or ``None`` (recorded why)."""
-        api = json_api_url(ref.project)
-        try:
-            document = json.loads(self.transfer.get(api, _JSON_LIMIT, deadline_at))
-        except SourceFailed as failure:
-            detail = f"PyPI lookup of {ref.project!r}: {failure.detail}"
-            attempts.append(Attempt(api, failure.reason, detail, failure.status))
-            return None
-        except ValueError as exc:  # JSON, or its text encoding
-            attempts.append(Attempt(api, Reason.HTTP_STATUS, f"PyPI answered invalid JSON: {exc}"))
-            return None
-        found = find_file(document, ref.filename)
-        if found is None:
-            detail = f"PyPI lists no file like {ref.filename} for {ref.project!r}"
-            attempts.append(Attempt(api, Reason.NOT_FOUND, detail, 200))
-            return None
-        url, listed = found
-        try:
-            check_url(url)
-        except ValueError as exc:
-            attempts.append(Attempt(api, Reason.HTTP_STATUS, f"PyPI lists an unusable URL: {exc}"))
-            return None
-        pinned = job.expected.get("sha256")
-        if listed is not None and pinned is not None and listed != pinned:
-            detail = (
-                f"PyPI lists sha256 {listed} for {ref.filename}, but {pinned} is pinned: "
-                "the pin or the upload is wrong"
-            )
-            attempts.append(Attempt(url, Reason.HASH_MISMATCH, detail))
-            return None
-        log.info("%s: PyPI lists it at %s", ref.url, url)
-        blocked = self.options.rule_set().blocked_by(url)
-        return Source(
-            url,
-            "pypi",
-            str(blocked) if blocked is not None else None,
-            {"sha256": listed} if listed is not None else {},
-        )
+                attempts.append(Attempt(source.url, None, f"{staging.size} bytes", 200))
+                return True
 
     def _commit(
-        self,
-        job: Job,
-        source: Source,
-        staging: Staging,
-        verifier: Verifier,
-        attempts: list[Attempt],
+        self, job: Job, source: Source, staging: Staging, attempts: list[Attempt]
     ) -> FetchResult:
-        sha256 = verifier.hexdigest("sha256")
-        target = job.dest if job.dest is not None else self._cache().entry_folder(sha256) / sha256
+        """Move the verified bytes into place: the cache entry and/or ``dest``."""
+        sha256 = staging.verifier.hexdigest("sha256")
+        size = staging.size
+        cache = self.cache
+        target = job.dest
         try:
-            staging.commit(target)
+            if cache is not None and (job.dest is None or staging.keep):
+                # Staged inside the cache: the entry first, then a link at dest.
+                entry = cache.entry_folder(sha256) / sha256
+                staging.commit(entry)
+                if job.dest is not None:
+                    place(entry, job.dest)
+                target = job.dest or entry
+            else:
+                assert job.dest is not None
+                staging.commit(job.dest)
+                if cache is not None:
+                    cache.store(job.dest, sha256)
         except OSError as exc:
-            failure = Attempt(
-                source.url, Reason.IO_ERROR, f"cannot move the file to {target}: {exc}"
-            )
-            attempts[-1] = failure
+            attempts[-1] = Attempt(source.url, Reason.IO_ERROR, f"cannot write {target}: {exc}")
             raise FetchError(_summary(job, attempts), attempts) from exc
-        log.info("%s: saved %s (%d bytes, sha256 %s)", source.url, target, verifier.size, sha256)
-        return FetchResult(target, source.url, sha256, verifier.size, False, list(attempts))
+        assert target is not None
+        log.info("%s: saved %s (%d bytes, sha256 %s)", source.url, target, size, sha256)
+        return FetchResult(target, source.url, sha256, size, False, list(attempts))
 
     def _cache(self) -> Cache:
         assert self.cache is not None, "api checks that a destination exists"
         return self.cache
 
 
+@dataclass
+class _Ranked:
+    """A job with its sources in the order tried, and the attempts made (filled in after)."""
+
+    job: Job
+    attempts: list[Attempt]
+
+
 def _sleep(seconds: float) -> None:
     """Wait between tries (a seam for tests that count the waits)."""
     time.sleep(seconds)
+
+
+def _offline(job: Job, detail: str) -> FetchError:
+    attempts = [Attempt(s.url, Reason.OFFLINE, detail) for s in job.sources]
+    return FetchError(_summary(job, attempts), attempts)
 
 
 class _Abort(Exception):

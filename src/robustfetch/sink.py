@@ -1,13 +1,12 @@
-"""Hashes and writes a body as it arrives; big bodies on a helper thread, beside the network."""
+"""Feeds a body to the staging file as it arrives; big bodies on a helper thread."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from typing import BinaryIO, Optional
+from typing import Optional
 
-from .commit import sync_data
-from .digests import Verifier
+from .commit import Staging
 from .errors import Reason, SourceFailed
 
 __all__ = ["Sink"]
@@ -16,22 +15,21 @@ __all__ = ["Sink"]
 THREADED_MIN = 4 << 20
 _BATCH = 1 << 20  # bytes handed to the helper at once
 _IN_FLIGHT = 8  # batches queued at most: memory stays bounded (8 MiB)
-# The commit fsyncs; syncing as we go spreads that disk time over the transfer.
+# The commit syncs; syncing as we go spreads that disk time over the transfer.
 _SYNC_EVERY = 16 << 20
 
 
 class Sink:
-    """Feeds received chunks to ``verifier`` and ``out``.
+    """Writes and hashes received chunks into ``staging``.
 
     hashlib, file writes and TLS reads all release the GIL, so on a machine
-    with two cores hashing on a second thread hides most of its cost.
-    Call :meth:`finish` after the last chunk, or :meth:`abort` on failure.
+    with two cores hashing on a second thread hides most of its cost. Call
+    :meth:`finish` after the last chunk, and also after a transfer is cut
+    off (what arrived is kept, for a resume); :meth:`abort` to drop it.
     """
 
-    def __init__(self, verifier: Verifier, out: BinaryIO, name: str, threaded: bool) -> None:
-        self.verifier = verifier
-        self.out = out
-        self.name = name
+    def __init__(self, staging: Staging, threaded: bool) -> None:
+        self.staging = staging
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._error: Optional[OSError] = None
@@ -45,8 +43,8 @@ class Sink:
 
     def feed(self, chunk: bytes) -> None:
         if self._queue is None:
-            self.verifier.update(chunk)
             self._write(chunk)
+            self._raise_error()
             return
         self._pending.append(chunk)
         self._pending_size += len(chunk)
@@ -54,23 +52,21 @@ class Sink:
             self._hand_over()
 
     def finish(self) -> None:
-        """Process everything fed so far; raise the write error, if one happened."""
+        """Write everything fed so far; raise the write error, if one happened."""
         if self._queue is not None:
             self._hand_over()
             self._stop()
-        if self._error is not None:
-            raise SourceFailed(Reason.IO_ERROR, f"cannot write {self.name}: {self._error}")
+        self._raise_error()
 
     def abort(self) -> None:
-        """Stop the helper thread, if any; what it had not written no longer matters."""
+        """Stop the helper thread, if any, dropping what it had not written."""
         self._pending.clear()
         self._discard = True
         if self._queue is not None:
             self._stop()
 
     def _hand_over(self) -> None:
-        if self._error is not None:
-            raise SourceFailed(Reason.IO_ERROR, f"cannot write {self.name}: {self._error}")
+        self._raise_error()
         if self._pending:
             assert self._queue is not None
             self._queue.put(self._pending)
@@ -92,24 +88,21 @@ class Sink:
                 return
             if self._error is None and not self._discard:
                 data = b"".join(batch)
-                self.verifier.update(data)
                 self._write(data)
                 unsynced += len(data)
                 if unsynced >= _SYNC_EVERY and self._error is None:
                     unsynced = 0
-                    self._sync()
-
-    def _sync(self) -> None:
-        try:
-            self.out.flush()
-            sync_data(self.out.fileno())
-        except OSError as exc:
-            self._error = exc
+                    try:
+                        self.staging.sync()
+                    except OSError as exc:
+                        self._error = exc
 
     def _write(self, data: bytes) -> None:
         try:
-            self.out.write(data)
+            self.staging.write(data)
         except OSError as exc:
-            if self._queue is None:
-                raise SourceFailed(Reason.IO_ERROR, f"cannot write {self.name}: {exc}") from None
             self._error = exc
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise SourceFailed(Reason.IO_ERROR, f"cannot write {self.staging.path}: {self._error}")

@@ -27,6 +27,8 @@ log = logging.getLogger("robustfetch")
 CHUNK = 256 * 1024
 _TICK = 0.1  # seconds between progress events and speed/deadline checks
 _ERROR_BODY = 64 * 1024
+# Failures after which the staged prefix is still good for a resume.
+_RESUMABLE = frozenset({Reason.TRUNCATED, Reason.STALLED, Reason.TIMEOUT, Reason.TOO_SLOW})
 
 
 class Transfer:
@@ -37,15 +39,44 @@ class Transfer:
         self.transport = transport
         self.trust = trust
 
-    def fetch(
-        self, url: str, expected: Mapping[str, str], staging: Staging, deadline_at: Optional[float]
-    ) -> Verifier:
-        """One try of ``url``: follow redirects, stream the body into ``staging``, verify it."""
-        check_plain_http(url, is_pinned(expected), self.options.allow_http)
-        response, current = self.open(url, is_pinned(expected), deadline_at)
-        if response.status != 200:
+    def fetch(self, url: str, staging: Staging, deadline_at: Optional[float], resume: bool) -> None:
+        """One try of ``url``: follow redirects, stream the body into ``staging``, verify it.
+
+        With ``resume``, only the bytes after :attr:`Staging.size` are asked
+        for (``Range``, plus ``If-Range`` when the staged bytes came from this
+        URL). Afterwards ``staging`` holds either the complete verified body,
+        or (after :class:`SourceFailed`) a clean prefix to resume, or nothing.
+        """
+        pinned = is_pinned(staging.expected)
+        check_plain_http(url, pinned, self.options.allow_http)
+        offset = staging.size if resume else 0
+        extra: dict[str, str] = {}
+        if offset:
+            extra["Range"] = f"bytes={offset}-"
+            if staging.validator is not None and staging.url == url:
+                extra["If-Range"] = staging.validator
+        response, current = self.open(url, pinned, deadline_at, extra)
+        if offset and response.status == 206:
+            start = _range_start(response.headers)
+            if start != offset:
+                response.close()
+                staging.restart()
+                raise SourceFailed(
+                    Reason.TRUNCATED,
+                    f"asked for bytes {offset}- but Content-Range says "
+                    f"{response.headers.get('Content-Range')!r}; starting over",
+                    transient=True,
+                )
+            log.info("%s: resuming after %d bytes", url, offset)
+        elif response.status == 200:
+            if offset:
+                log.info("%s: the server sent the whole file; starting over", url)
+            offset = 0
+        else:
+            if response.status == 416:
+                staging.restart()  # our prefix does not fit this file
             raise self._status_failure(response, url, current)
-        return self._stream(response, current, expected, staging, deadline_at)
+        self._stream(response, current, staging, offset, deadline_at)
 
     def get(self, url: str, limit: int, deadline_at: Optional[float]) -> bytes:
         """A small document (an API answer) in memory; more than ``limit`` bytes is an error."""
@@ -124,55 +155,69 @@ class Transfer:
         self,
         response: Response,
         url: str,
-        expected: Mapping[str, str],
         staging: Staging,
+        offset: int,
         deadline_at: Optional[float],
-    ) -> Verifier:
+    ) -> None:
         length = _content_length(response.headers)
+        total = None if length is None else offset + length
         try:
-            _check_announced(length, self.options.size, self.options.max_size)
-            out = staging.restart()
+            _check_announced(total, self.options.size, self.options.max_size)
+            if offset:
+                staging.resume()
+            else:
+                staging.restart()
         except OSError as exc:
             response.close()
             raise SourceFailed(Reason.IO_ERROR, f"cannot write {staging.path}: {exc}") from None
         except BaseException:
             response.close()
             raise
-        verifier = Verifier(expected)
-        threaded = length is None or length >= THREADED_MIN
-        sink = Sink(verifier, out, str(staging.path), threaded)
+        staging.describe(url, _validator(response.headers))
+        sink = Sink(staging, threaded=length is None or length >= THREADED_MIN)
         try:
-            received = self._receive(response, sink, url, length, deadline_at)
+            self._receive(response, sink, url, offset, total, deadline_at)
             sink.finish()
-            _check_complete(received, length, self.options.size, verifier)
+            _check_complete(staging.size, total, self.options.size, staging.verifier)
+        except SourceFailed as failure:
+            response.close()
+            if failure.reason in _RESUMABLE:
+                sink.finish()  # keep what arrived: the next try resumes after it
+            else:
+                sink.abort()
+                staging.restart()
+            raise
         except BaseException:
             sink.abort()
             response.close()
             raise
         response.release()
-        self.progress(url, received, length)
-        return verifier
+        self.progress(url, staging.size, total)
 
     def _receive(
         self,
         response: Response,
         sink: Sink,
         url: str,
-        length: Optional[int],
+        offset: int,
+        total: Optional[int],
         deadline_at: Optional[float],
     ) -> int:
-        """Feed the body to ``sink``, enforcing max_size, min_speed and the deadline."""
+        """Feed the body to ``sink``, enforcing max_size, min_speed and the deadline.
+
+        ``received`` counts from ``offset``: the bytes staged before this body.
+        """
         opts = self.options
-        received = 0
+        received = offset
         clock = time.monotonic
-        window_start, window_bytes = clock(), 0
+        window_start, window_bytes = clock(), offset
         next_tick = window_start + _TICK
         read_timeout = _bounded(opts.stall_timeout, deadline_at)
         while True:
             try:
                 chunk = response.read(CHUNK)
             except TransportError as exc:
-                raise self._failure(exc, url, "body", received, length, deadline_at) from None
+                raise self._failure(exc, url, "body", received, total, deadline_at) from None
             if not chunk:
                 return received
             received += len(chunk)
@@ -186,7 +231,7 @@ class Transfer:
                 continue
             # Once per tick, not per chunk: progress, speed and deadline checks.
             next_tick = now + _TICK
-            self.progress(url, received, length)
+            self.progress(url, received, total)
             if opts.min_speed and now - window_start >= opts.min_speed_window:
                 speed = (received - window_bytes) / (now - window_start)
                 if speed < opts.min_speed:
@@ -199,7 +244,7 @@ class Transfer:
             if deadline_at is not None:
                 remaining = deadline_at - now
                 if remaining <= 0:
-                    raise _deadline_failure(opts.deadline, received, length)
+                    raise _deadline_failure(opts.deadline, received, total)
                 if remaining < read_timeout:
                     read_timeout = remaining
                     response.set_read_timeout(remaining)
@@ -247,6 +292,22 @@ def _deadline_failure(
     return SourceFailed(
         Reason.TIMEOUT, f"deadline of {deadline:g} s reached after {received}{of} bytes"
     )
+
+
+def _range_start(headers: Mapping[str, str]) -> Optional[int]:
+    """The first byte of a ``Content-Range: bytes N-M/T`` answer, or ``None``."""
+    value = headers.get("Content-Range", "").strip()
+    unit, _, spec = value.partition(" ")
+    start = spec.partition("-")[0]
+    return int(start) if unit == "bytes" and start.isdigit() else None
+
+
+def _validator(headers: Mapping[str, str]) -> Optional[str]:
+    """What ``If-Range`` may carry: a strong ETag, else Last-Modified."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("Last-Modified") or None
 
 
 def _content_length(headers: Mapping[str, str]) -> Optional[int]:
