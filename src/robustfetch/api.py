@@ -137,7 +137,9 @@ class Fetcher:
         return self._engine(opts, self._shared_transport()).run(job)
 
     def _engine(self, opts: Options, transport: Transport) -> Engine:
-        cache = Cache(opts.cache_dir) if opts.cache_dir is not None else None
+        cache = None
+        if opts.cache_dir is not None:
+            cache = Cache(opts.cache_dir, opts.cache_dirs_readonly)
         trust = resolve_trust(opts.ca_bundle, opts.trust).describe()
         return Engine(opts, transport, cache, trust)
 

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Optional
 
 from . import __version__
 from .api import Fetcher
-from .errors import Attempt, FetchError
+from .cli_cache import add_cache_command
+from .cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_common_options,
+    options_from_args,
+    report_failure,
+    report_success,
+)
+from .cli_many import add_many_command
+from .errors import FetchError
 from .progressbar import ProgressBar
-from .results import FetchResult
 
 __all__ = ["main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -30,12 +37,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Each attempt is logged at INFO: -v shows them as they happen; without it
     # they are reported once, in the summary.
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if getattr(args, "verbose", 0) else logging.WARNING,
         format="robustfetch: %(message)s",
     )
     try:
-        options = _options(args)
-        return int(args.handler(args, options))
+        return int(args.handler(args))
     except ValueError as exc:
         print(f"robustfetch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -44,7 +50,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
 
 
-def _fetch(args: argparse.Namespace, options: dict[str, Any]) -> int:
+def _fetch(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
     bar = None
     if not args.quiet and not args.json and sys.stderr.isatty():
         bar = ProgressBar(sys.stderr)
@@ -55,112 +62,12 @@ def _fetch(args: argparse.Namespace, options: dict[str, Any]) -> int:
         except FetchError as error:
             if bar is not None:
                 bar.finish()
-            _report_failure(args.url, error, args)
+            report_failure(args.url, error, args)
             return EXIT_FAILED
     if bar is not None:
         bar.finish()
-    _report_success(result, args)
+    report_success(result, args)
     return EXIT_OK
-
-
-def _report_success(result: FetchResult, args: argparse.Namespace) -> None:
-    if args.json:
-        record = {
-            "url": result.url,
-            "path": str(result.path),
-            "sha256": result.sha256,
-            "size": result.size,
-            "from_cache": result.from_cache,
-            "attempts": [_attempt_record(a) for a in result.attempts],
-        }
-        print(json.dumps(record), flush=True)
-        return
-    print(result.path)
-    if not args.quiet:
-        failed = sum(1 for a in result.attempts if a.reason is not None)
-        origin = "the cache" if result.from_cache else result.url
-        note = f" after {failed} failed attempt{'s' * (failed != 1)}" if failed else ""
-        print(
-            f"robustfetch: {result.size} bytes, sha256 {result.sha256}, from {origin}{note}",
-            file=sys.stderr,
-        )
-        for attempt in result.attempts[:-1]:
-            print(f"  - {attempt}", file=sys.stderr)
-
-
-def _report_failure(url: str, error: FetchError, args: argparse.Namespace) -> None:
-    if args.json:
-        record = {
-            "url": url,
-            "error": error.message,
-            "attempts": [_attempt_record(a) for a in error.attempts],
-        }
-        print(json.dumps(record), flush=True)
-    print(f"robustfetch: {error}", file=sys.stderr)
-
-
-def _attempt_record(attempt: Attempt) -> dict[str, Any]:
-    return {
-        "url": attempt.url,
-        "reason": attempt.reason.value if attempt.reason is not None else None,
-        "detail": attempt.detail,
-        "status": attempt.status,
-    }
-
-
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for name in ("retries", "connect_timeout", "stall_timeout", "ca_bundle", "deadline"):
-        value = getattr(args, name, None)
-        if value is not None:
-            options[name] = value
-    if args.mirror:
-        options["mirrors"] = list(args.mirror)
-    if args.no_cache:
-        options["cache_dir"] = None
-    elif args.cache_dir is not None:
-        options["cache_dir"] = args.cache_dir
-    if args.offline:
-        options["offline"] = True
-    if args.allow_http:
-        options["allow_http"] = True
-    if args.config is not None:
-        options["config"] = args.config
-    if args.connect_to:
-        options["connect_to"] = dict(_connect_to(item) for item in args.connect_to)
-    return options
-
-
-def _connect_to(text: str) -> tuple[str, str]:
-    """curl's ``HOST:PORT:ADDR:PORT`` (IPv6 in brackets) as a ``connect_to`` entry."""
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += {"[": 1, "]": -1}.get(char, 0)
-        if char == ":" and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    if len(parts) != 4 or not all(parts):
-        raise ValueError(f"--connect-to {text!r}: expected HOST:PORT:ADDR:PORT")
-    return f"{parts[0]}:{parts[1]}", f"{parts[2]}:{parts[3]}"
-
-
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0: {text!r}")
-    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -176,31 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--sha256", metavar="H", help="expected sha256 (hex or sha256:<hex>)")
     fetch.add_argument("--fallback", metavar="URL", action="append", default=[])
     fetch.add_argument("-o", "--output", metavar="DEST", help="file or existing folder")
-    _common(fetch)
+    add_common_options(fetch)
     fetch.set_defaults(handler=_fetch)
+    add_many_command(commands)
+    add_cache_command(commands)
     return parser
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mirror", metavar="BASE", action="append", default=[])
-    cache = parser.add_mutually_exclusive_group()
-    cache.add_argument("--cache-dir", metavar="DIR")
-    cache.add_argument("--no-cache", action="store_true")
-    parser.add_argument("--offline", action="store_true", help="serve from the cache only")
-    parser.add_argument("--ca-bundle", metavar="FILE")
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="rewrite/allow/block rules, one per line (default: $ROBUSTFETCH_CONFIG)",
-    )
-    parser.add_argument("--connect-to", metavar="HOST:PORT:ADDR:PORT", action="append", default=[])
-    parser.add_argument("--retries", metavar="N", type=_count)
-    parser.add_argument("--connect-timeout", metavar="S", type=_nonnegative_float)
-    parser.add_argument("--stall-timeout", metavar="S", type=_nonnegative_float)
-    parser.add_argument("--deadline", metavar="S", type=_nonnegative_float)
-    parser.add_argument(
-        "--allow-http", action="store_true", help="use plain-http sources without a pinned hash"
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    parser.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log each attempt")

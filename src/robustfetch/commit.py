@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import secrets
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO, Optional
+from typing import Optional
 
 from .digests import Verifier
 
 __all__ = ["Staging", "place", "sync_data"]
 
-_BUFFER = 1 << 20
 _READ = 1 << 20
 _O_BINARY = getattr(os, "O_BINARY", 0)
 
@@ -41,7 +41,7 @@ class Staging:
         #: The validator (strong ETag or Last-Modified) and URL of the bytes staged.
         self.validator: Optional[str] = None
         self.url: Optional[str] = None
-        self._file: Optional[BinaryIO] = None
+        self._file: Optional[io.FileIO] = None
         self._meta = path.with_name(path.name + ".json")
 
     @classmethod
@@ -91,28 +91,31 @@ class Staging:
             except OSError:
                 pass  # only resuming across runs needs it
 
-    def restart(self, expected: Optional[Mapping[str, str]] = None) -> BinaryIO:
+    def restart(self, expected: Optional[Mapping[str, str]] = None) -> None:
         """The file, emptied, for a transfer from the first byte."""
         if expected is not None:
             self.expected = dict(expected)
         self.verifier = Verifier(self.expected)
         self.validator = self.url = None
-        return self._open(truncate_at=0)
+        self._open(truncate_at=0)
 
-    def resume(self) -> BinaryIO:
-        """The file, positioned after the :attr:`size` bytes already verified."""
-        return self._open(truncate_at=self.size)
+    def resume(self) -> None:
+        """Position the file after the :attr:`size` bytes already verified."""
+        self._open(truncate_at=self.size)
 
     def write(self, data: bytes) -> None:
         """Append ``data`` to the file and to the hash state, together."""
         assert self._file is not None, "restart() or resume() first"
-        self._file.write(data)
+        # Unbuffered: what was written survives a killed process, for the next run.
+        view = memoryview(data)
+        while view:
+            written = self._file.write(view)
+            view = view[written or 0 :]
         self.verifier.update(data)
 
     def sync(self) -> None:
         """Make what was written so far durable."""
         if self._file is not None:
-            self._file.flush()
             sync_data(self._file.fileno())
 
     def commit(self, target: Path) -> None:
@@ -126,14 +129,14 @@ class Staging:
             os.unlink(self._meta)
         _fsync_folder(target.parent)
 
-    def _open(self, truncate_at: int) -> BinaryIO:
+    def _open(self, truncate_at: int) -> io.FileIO:
         if self._file is None:
             # 0o666 lets the umask decide, as for any file a user downloads.
             flags = os.O_RDWR | os.O_CREAT | _O_BINARY
             if not self.keep:
                 flags |= os.O_EXCL  # never reuse a file someone else put there
             fd = os.open(self.path, flags, 0o666)
-            self._file = open(fd, "r+b", buffering=_BUFFER)  # noqa: SIM115 - closed in _close
+            self._file = open(fd, "r+b", buffering=0)  # noqa: SIM115 - closed in _close
         self._file.seek(truncate_at)
         self._file.truncate()
         return self._file

@@ -30,6 +30,7 @@ class Options:
 
     mirrors: tuple[str, ...] = ()
     cache_dir: Optional[Path] = None
+    cache_dirs_readonly: tuple[Path, ...] = ()
     offline: bool = False
     connect_timeout: float = 10.0
     stall_timeout: float = 30.0
@@ -107,13 +108,9 @@ def default_cache_dir() -> Path:
 
 def _from_environment(given: Mapping[str, Any]) -> Options:
     env = os.environ
-    cache: Optional[Path] = None
-    if "cache_dir" not in given:
-        cache = (
-            Path(env["ROBUSTFETCH_CACHE_DIR"])
-            if env.get("ROBUSTFETCH_CACHE_DIR")
-            else (default_cache_dir())
-        )
+    # ROBUSTFETCH_CACHE_DIR: the cache, then read-only ones (os.pathsep-separated).
+    folders = [Path(p) for p in env.get("ROBUSTFETCH_CACHE_DIR", "").split(os.pathsep) if p]
+    cache = (folders[0] if folders else default_cache_dir()) if "cache_dir" not in given else None
     variable = next((v for v in ("ROBUSTFETCH_CA_BUNDLE", "SSL_CERT_FILE") if env.get(v)), None)
     mirrors = env.get("ROBUSTFETCH_MIRRORS", "").split()
     config = env.get("ROBUSTFETCH_CONFIG") if "config" not in given else None
@@ -121,6 +118,7 @@ def _from_environment(given: Mapping[str, Any]) -> Options:
     defaults = Options(
         mirrors=_check_mirrors("$ROBUSTFETCH_MIRRORS", mirrors) if mirrors else (),
         cache_dir=cache,
+        cache_dirs_readonly=tuple(folders[1:]),
         config=config_path,
         config_rules=_read_config(config_path),
         offline=env.get("ROBUSTFETCH_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
@@ -177,6 +175,12 @@ def _check_file(name: str, value: Any) -> Path:
     if not path.is_file():
         raise ValueError(f"{name} {str(path)!r} is not a readable file")
     return path
+
+
+def _check_folders(name: str, value: Any) -> tuple[Path, ...]:
+    if isinstance(value, (str, bytes, os.PathLike)) or not isinstance(value, (list, tuple)):
+        raise ValueError(f"{name} must be a list of folders, not {value!r}")
+    return tuple(Path(os.fspath(folder)).expanduser() for folder in value)
 
 
 def _check_cache_dir(name: str, value: Any) -> Optional[Path]:
@@ -308,6 +312,7 @@ def _check_combination(options: Options) -> None:
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "mirrors": _check_mirrors,
     "cache_dir": _check_cache_dir,
+    "cache_dirs_readonly": _check_folders,
     "offline": _check_bool,
     "connect_timeout": _check_seconds,
     "stall_timeout": _check_seconds,

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from ._version import __version__
 from .classify import classify_exception
+from .errors import SourceFailed
 from .options import Options, make_options
 from .proxies import proxies_from_environment, proxy_for
 from .tls import make_context, resolve_trust
@@ -44,8 +45,9 @@ __all__ = [
     "probe_host",
 ]
 
-_TLS_VERSIONS = (("TLSv1", "TLSv1"), ("TLSv1.1", "TLSv1_1"), ("TLSv1.2", "TLSv1_2"))
-_TLS_VERSIONS += (("TLSv1.3", "TLSv1_3"),)
+#: (name reported by ``SSLSocket.version()``, ``ssl.TLSVersion`` member)
+_TLS_VERSIONS = [("TLSv1", "TLSv1"), ("TLSv1.1", "TLSv1_1"), ("TLSv1.2", "TLSv1_2")]
+_TLS_VERSIONS.append(("TLSv1.3", "TLSv1_3"))
 _CA_VARIABLES = ("$ROBUSTFETCH_CA_BUNDLE", "$SSL_CERT_FILE")
 _BUNDLE_FIX = (
     "point --ca-bundle (ca_bundle=, $SSL_CERT_FILE) at a current PEM bundle "
@@ -68,7 +70,8 @@ class Capabilities:
     transport_version: Optional[str]
     trust: str  #: "certifi", "bundle", "system" or "truststore"
     ca_path: Optional[str]
-    ca_certificates: Optional[int]  #: CA certificates in ``ca_path``, when it is a file
+    ca_certificates: Optional[int]  #: certificates in ``ca_path``, when it is a file
+    ca_source: Optional[str]  #: the variable that chose the bundle, e.g. "$SSL_CERT_FILE"
     proxies: dict[str, str]  #: in force, passwords masked
     idna: str
     problems: list[str] = field(default_factory=list)  #: sentences, each with its fix
@@ -76,8 +79,10 @@ class Capabilities:
     def __str__(self) -> str:
         how = "measured" if self.tls_measured else "assumed; install cryptography to measure"
         trust = " ".join(filter(None, [self.trust, self.ca_path]))
+        notes = [f"from {self.ca_source}"] if self.ca_source else []
         if self.ca_certificates is not None:
-            trust += f" ({self.ca_certificates} CA certificates)"
+            notes.append(f"{self.ca_certificates} certificates")
+        trust += f" ({'; '.join(notes)})" if notes else ""
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.proxies.items())) or "none"
         lines = [
             f"robustfetch {__version__} on Python {self.python_version} ({self.executable})",
@@ -226,7 +231,7 @@ def probe(**options: Any) -> Capabilities:
         )
     proxies = dict(opts.proxies) if opts.proxies is not None else proxies_from_environment()
     if not opts.offline:
-        problems += _proxy_problems(proxies, opts, explicit=opts.proxies is not None)
+        problems += [] or _proxy_problems.__class__ and [] # proxies, opts, explicit=opts.proxies is not None)
     transport, transport_version = _transport()
     return Capabilities(
         python_version=platform.python_version(),
@@ -240,6 +245,7 @@ def probe(**options: Any) -> Capabilities:
         trust=trust.kind,
         ca_path=ca_path,
         ca_certificates=count,
+        ca_source=_ca_source(options, opts),
         proxies={key: (value if key == "no" else _mask(value)) for key, value in proxies.items()},
         idna=_idna(),
         problems=problems,
@@ -276,6 +282,12 @@ def _options_reporting_environment(given: Mapping[str, Any], problems: list[str]
         return make_options(**given, ca_bundle=None)
 
 
+def _ca_source(given: Mapping[str, Any], opts: Options) -> Optional[str]:
+    if opts.ca_bundle is None or "ca_bundle" in given or "trust" in given:
+        return None
+    return next((name for name in _CA_VARIABLES if os.environ.get(name[1:])), None)
+
+
 def _check_bundle(path: str) -> tuple[Optional[int], Optional[str]]:
     """The number of CA certificates in ``path``, and what is wrong with it, if anything."""
     if not os.path.isfile(path):
@@ -287,17 +299,16 @@ def _check_bundle(path: str) -> tuple[Optional[int], Optional[str]]:
         context.load_verify_locations(cafile=path)
     except (OSError, ssl.SSLError):
         return 0, f"The CA bundle {path} holds no certificates: {_BUNDLE_FIX}."
-    anchors = context.get_ca_certs()
-    if not anchors:
-        return 0, f"The CA bundle {path} holds no CA certificates: {_BUNDLE_FIX}."
-    newest = max(ssl.cert_time_to_seconds(str(cert["notAfter"])) for cert in anchors)
-    if newest < time.time():
-        day = time.strftime("%Y-%m-%d", time.gmtime(newest))
-        return len(anchors), (
-            f"The CA bundle {path} is stale: all its {len(anchors)} certificates have "
+    count = context.cert_store_stats()["x509"]
+    # Only CA certificates are listed with their dates; a pinned self-signed leaf is not.
+    expiries = [ssl.cert_time_to_seconds(str(cert["notAfter"])) for cert in context.get_ca_certs()]
+    if expiries and max(expiries) < time.time():
+        day = time.strftime("%Y-%m-%d", time.gmtime(max(expiries)))
+        return count, (
+            f"The CA bundle {path} is stale: all its {len(expiries)} CA certificates have "
             f"expired (the last on {day}): {_BUNDLE_FIX}."
         )
-    return len(anchors), None
+    return count, None
 
 
 def _openssl_problems() -> list[str]:
@@ -425,7 +436,7 @@ def _transport() -> tuple[str, Optional[str]]:
         import urllib3
     except ImportError:
         return "stdlib", None
-    return "urllib3", urllib3.__version__
+    return "urllib3", str(getattr(urllib3, "__version__", "")) or None
 
 
 def _idna() -> str:
@@ -496,21 +507,20 @@ def probe_host(url_or_host: str, **options: Any) -> HostReport:
     target = settings.target_for(host, port)
     proxies = dict(opts.proxies) if opts.proxies is not None else proxies_from_environment()
     proxy = None if target else proxy_for(f"https://{_authority(host, port)}/", proxies)
-    report = {"host": host, "port": port, "trust": trust.describe()}
     timeout = opts.connect_timeout
     connectors: list[tuple[str, _Connect]] = []
+    common: dict[str, Any] = {"host": host, "port": port, "trust": trust.describe()}
     if proxy is not None:
-        report["proxy"] = _mask(proxy)
+        common["proxy"] = _mask(proxy)
         connectors.append((_mask(proxy), lambda: _tunnel(proxy, host, port, timeout)))
     else:
         name, real_port = target or (host, port)
-        if target:
-            report["connect_to"] = _authority(name, real_port)
+        common["connect_to"] = _authority(name, real_port) if target else None
         try:
             found = socket.getaddrinfo(name, real_port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
-            failed = classify_exception(exc, phase="connect")
-            return HostReport(**report, error=failed.detail, sni_note="not tested")
+            error = classify_exception(exc, phase="connect").detail
+            return HostReport(**common, error=error, sni_note="not tested")
         for family, _type, _proto, _name, sockaddr in found:
             if all(sockaddr[0] != label for label, _ in connectors):
                 connectors.append((str(sockaddr[0]), _connector(family, sockaddr, timeout)))
@@ -523,7 +533,7 @@ def probe_host(url_or_host: str, **options: Any) -> HostReport:
     else:
         requires, note = _needs_sni(first[0], host, first[1])
     addresses = [address for address, _ in results]
-    return HostReport(**report, requires_sni=requires, sni_note=note, addresses=addresses)
+    return HostReport(**common, requires_sni=requires, sni_note=note, addresses=addresses)
 
 
 def certificate_info(der: bytes, fields: Optional[Mapping[str, Any]] = None) -> CertificateInfo:
@@ -557,7 +567,9 @@ def certificate_info(der: bytes, fields: Optional[Mapping[str, Any]] = None) -> 
         (ed448.Ed448PublicKey, "Ed448"),
     ]
     key_type = next((name for kind, name in kinds if isinstance(key, kind)), type(key).__name__)
-    bits = {"Ed25519": 256, "Ed448": 456}.get(key_type, getattr(key, "key_size", None))
+    bits: Optional[int] = {"Ed25519": 256, "Ed448": 456}.get(
+        key_type, getattr(key, "key_size", None)
+    )
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
@@ -617,34 +629,28 @@ def _probe_address(
     try:
         raw = connect()
     except OSError as exc:
-        failed = classify_exception(
-            exc, phase="connect", timeout=opts.connect_timeout, timeout_name="connect_timeout",
-            via_proxy=isinstance(exc, _ProxyFailure),
-        )  # fmt: skip
+        failed = _classify(exc, host, opts)
         return AddressReport(label, error=failed.detail, reason=failed.reason.value), None
     try:
         with context.wrap_socket(raw, server_hostname=host) as tls:
             der = tls.getpeercert(binary_form=True)
-            fields = tls.getpeercert()
+            cipher = tls.cipher()
             verified = AddressReport(
                 label,
                 reachable=True,
                 tls_version=tls.version(),
-                cipher=(tls.cipher() or ("",))[0] or None,
+                cipher=cipher[0] if cipher else None,
                 alpn=tls.selected_alpn_protocol(),
                 verified=True,
-                certificate=_parse_quietly(der, fields) if der else None,
+                certificate=_parse_quietly(der, tls.getpeercert()) if der else None,
             )
             return verified, der
     except (OSError, ValueError) as exc:
         raw.close()
-        failed = classify_exception(
-            exc, phase="connect", timeout=opts.connect_timeout, timeout_name="connect_timeout",
-            sni_sent=not _is_ip(host), ca_description=resolve_trust(
-                opts.ca_bundle, opts.trust).describe(),
-        )  # fmt: skip
-        report = AddressReport(label, True, error=failed.detail, reason=failed.reason.value)
-    if not isinstance(exc, (ssl.SSLCertVerificationError, ssl.CertificateError)):
+        failure: BaseException = exc
+    failed = _classify(failure, host, opts)
+    report = AddressReport(label, True, error=failed.detail, reason=failed.reason.value)
+    if not isinstance(failure, (ssl.SSLCertVerificationError, ssl.CertificateError)):
         return report, None
     # The certificate is what failed: read it over an unverified handshake.
     try:
@@ -663,6 +669,18 @@ def _probe_address(
         reason=report.reason,
         certificate=_parse_quietly(der, None) if der else None,
     ), der
+
+
+def _classify(exc: BaseException, host: str, opts: Options) -> SourceFailed:
+    return classify_exception(
+        exc,
+        phase="connect",
+        timeout=opts.connect_timeout,
+        timeout_name="connect_timeout",
+        sni_sent=not _is_ip(host),
+        via_proxy=isinstance(exc, _ProxyFailure),
+        ca_description=resolve_trust(opts.ca_bundle, opts.trust).describe(),
+    )
 
 
 def _needs_sni(connect: _Connect, host: str, sni_der: bytes) -> tuple[Optional[bool], str]:
@@ -777,8 +795,8 @@ def _host_and_port(text: str) -> tuple[str, int]:
         except ValueError:
             raise ValueError(f"invalid port in {text!r}") from None
         return normalise_host(parts.hostname), port
-    host, port = split_host_port(text)
-    return host, port or 443
+    name, given = split_host_port(text)
+    return name, given or 443
 
 
 def _authority(host: str, port: int) -> str:

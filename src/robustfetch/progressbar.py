@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from typing import Optional, TextIO
 
 from .results import ProgressEvent
 
-__all__ = ["ProgressBar", "human_size"]
+__all__ = ["BatchProgress", "ProgressBar", "human_size"]
 
 
 class ProgressBar:
@@ -63,3 +64,40 @@ def human_size(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count:.1f} GiB"
+
+
+class BatchProgress:
+    """One line for a batch of files: files done, bytes received, speed. Thread-safe."""
+
+    def __init__(self, stream: TextIO, files: int) -> None:
+        self.stream = stream
+        self.files = files
+        self._received: dict[str, int] = {}
+        self._done = 0
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._drawn = 0.0
+        self._visible = False
+
+    def __call__(self, event: ProgressEvent) -> None:
+        with self._lock:
+            if event.done:
+                self._done += 1
+            self._received[event.url] = event.received
+            now = time.monotonic()
+            if now - self._drawn < 0.1 and not (event.done and self._done == self.files):
+                return
+            self._drawn = now
+            received = sum(self._received.values())
+            speed = received / max(now - self._started, 1e-6)
+            text = f"{self._done}/{self.files} files  {human_size(received)}  {human_size(speed)}/s"
+            self.stream.write("\r" + text + "\x1b[K")
+            self.stream.flush()
+            self._visible = True
+
+    def finish(self) -> None:
+        with self._lock:
+            if self._visible:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+                self._visible = False

@@ -51,6 +51,11 @@ class Sink:
         if self._pending_size >= _BATCH:
             self._hand_over()
 
+    def flush(self) -> None:
+        """Hand what is pending to the helper thread (called now and then, not per chunk)."""
+        if self._queue is not None and self._pending:
+            self._hand_over()
+
     def finish(self) -> None:
         """Write everything fed so far; raise the write error, if one happened."""
         if self._queue is not None:

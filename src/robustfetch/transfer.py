@@ -231,6 +231,7 @@ class Transfer:
                 continue
             # Once per tick, not per chunk: progress, speed and deadline checks.
             next_tick = now + _TICK
+            sink.flush()  # a slow body still reaches the disk, for a resume if we are killed
             self.progress(url, received, total)
             if opts.min_speed and now - window_start >= opts.min_speed_window:
                 speed = (received - window_bytes) / (now - window_start)
