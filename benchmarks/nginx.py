@@ -24,7 +24,8 @@ pid {work}/nginx.pid;
 error_log {work}/error.log warn;
 events {{ worker_connections 256; }}
 http {{
-    access_log off;
+    log_format conn '$connection $request';
+    {access_log}
     sendfile on;
     tcp_nopush on;
     keepalive_requests 100000;
@@ -54,7 +55,7 @@ def find_nginx() -> Optional[str]:
 class Nginx:
     """nginx serving ``root`` at ``https://localhost:<port>/``; stopped by its PID on close."""
 
-    def __init__(self, root: Path, ca: trustme.CA) -> None:
+    def __init__(self, root: Path, ca: trustme.CA, log_requests: bool = False) -> None:
         binary = find_nginx()
         if binary is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
@@ -65,7 +66,10 @@ class Nginx:
         self.port = _free_port()
         # As root, workers would drop to "nobody" and not read private temp folders.
         user = "user root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
-        config = CONFIG.format(user=user, work=self.work, port=self.port, root=root)
+        access = f"access_log {self.work}/access.log conn;" if log_requests else "access_log off;"
+        config = CONFIG.format(
+            user=user, work=self.work, port=self.port, root=root, access_log=access
+        )
         (self.work / "nginx.conf").write_text(config)
         self.process = subprocess.Popen(
             [binary, "-c", str(self.work / "nginx.conf"), "-p", str(self.work)],
@@ -73,6 +77,12 @@ class Nginx:
             stderr=subprocess.PIPE,
         )
         self._wait_listening()
+
+    def connections(self) -> int:
+        """TCP connections that carried requests (needs ``log_requests``)."""
+        log = self.work / "access.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return len({line.split()[0] for line in lines if line})
 
     def url(self, path: str) -> str:
         return f"https://localhost:{self.port}/{path.lstrip('/')}"

@@ -124,10 +124,12 @@ class Staging:
             self._open(truncate_at=self.size)
         self.sync()
         self._close()
+        # The data is durable before the rename, so a crash leaves the old file
+        # or the new one, never a torn one; the rename itself is not synced
+        # (a folder fsync per file halves fetch_many's speed).
         os.replace(self.path, target)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._meta)
-        _fsync_folder(target.parent)
 
     def _open(self, truncate_at: int) -> io.FileIO:
         if self._file is None:
@@ -164,7 +166,6 @@ def place(source: Path, target: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _fsync_folder(target.parent)
 
 
 def sync_data(fd: int) -> None:
@@ -173,14 +174,3 @@ def sync_data(fd: int) -> None:
         os.fdatasync(fd)
     else:  # macOS, Windows
         os.fsync(fd)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename itself durable; not possible (nor needed) on Windows."""
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
