@@ -221,3 +221,15 @@ def test_planned_mirror_urls_have_no_spaces(filename: str) -> None:
         assert " " not in source.url
         assert "\t" not in source.url
         assert source.origin == "mirror"
+
+
+def test_rank_mirrors_weighs_remembered_failures() -> None:
+    from robustfetch.plan import FAILURE_PENALTY, rank_mirrors
+
+    url = Source("https://u.example/f", "url")
+    a, b = Source("https://a.example/f", "mirror"), Source("https://b.example/f", "mirror")
+    times = {"a.example:443": 0.010, "b.example:443": 0.020}
+    assert rank_mirrors([url, a, b], times, {}) == [url, a, b]
+    assert rank_mirrors([url, a, b], times, {"a.example:443": 1}) == [url, b, a]
+    slow = {"a.example:443": 0.010, "b.example:443": 0.010 + FAILURE_PENALTY + 1}
+    assert rank_mirrors([url, a, b], slow, {"a.example:443": 1}) == [url, a, b]

@@ -144,3 +144,31 @@ def test_killed_download_resumes_in_the_next_run(
     assert range_start(https_server, "/f.bin")[-1] == kept
     assert os.listdir(dest_dir) == ["f.bin"]
     assert os.listdir(cache / "partial") == []
+
+
+def test_everything_received_is_kept_for_the_resume(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    big = os.urandom(6 << 20)  # large enough for the helper thread
+    first = https_server.route("/a/f.bin", body=big, truncate_after=5_000_000)
+    second = https_server.route("/b/f.bin", body=big)
+    result = robustfetch.fetch(
+        first, hashlib.sha256(big).hexdigest(), [second], dest=dest_dir, **opts
+    )
+    assert result.path.read_bytes() == big
+    assert range_start(https_server, "/b/f.bin") == [5_000_000]
+
+
+def test_wrong_content_range_starts_over(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    first = https_server.route("/a/f.bin", body=DATA, truncate_after=100_000)
+    liar = https_server.route(
+        "/b/f.bin", body=DATA, headers={"Content-Range": f"bytes 0-{len(DATA) - 1}/{len(DATA)}"}
+    )
+    result = robustfetch.fetch(first, DIGEST, [liar], dest=dest_dir, **{**opts, "retries": 1})
+    reasons = [a.reason for a in result.attempts]
+    assert reasons == [Reason.TRUNCATED, Reason.TRUNCATED, Reason.TRUNCATED, None]
+    assert "starting over" in result.attempts[2].detail
+    assert range_start(https_server, "/b/f.bin") == [200_000, 0]  # first source: 2 tries
+    assert result.path.read_bytes() == DATA
