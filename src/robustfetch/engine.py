@@ -29,6 +29,18 @@ __all__ = ["Engine", "Job"]
 
 log = logging.getLogger("robustfetch")
 
+#: Handshake failures that another address of the same host may not have.
+TLS_REASONS = frozenset(
+    {
+        Reason.SNI_REQUIRED,
+        Reason.TLS_VERSION,
+        Reason.CERT_UNTRUSTED,
+        Reason.CERT_HOSTNAME,
+        Reason.CERT_EXPIRED,
+        Reason.TLS_ERROR,
+    }
+)
+
 #: How long to wait for another process downloading the same file.
 LOCK_WAIT = 15 * 60.0
 
@@ -205,6 +217,10 @@ class Engine:
             except SourceFailed as failure:
                 attempts.append(Attempt(source.url, failure.reason, failure.detail, failure.status))
                 log.info("%s: %s: %s", source.url, failure.reason.value, failure.detail)
+                if failure.reason in TLS_REASONS and self._other_addresses(
+                    source, staging, deadline_at, attempts
+                ):
+                    return True
                 if failure.reason is Reason.IO_ERROR:
                     raise _Abort(
                         Reason.IO_ERROR, "not tried after the local I/O error above"
@@ -222,6 +238,33 @@ class Engine:
             else:
                 attempts.append(Attempt(source.url, None, f"{staging.size} bytes", 200))
                 return True
+
+    def _other_addresses(
+        self,
+        source: Source,
+        staging: Staging,
+        deadline_at: Optional[float],
+        attempts: list[Attempt],
+    ) -> bool:
+        """After a TLS failure, try the host's other addresses; True when one served.
+
+        Some CDNs serve a default certificate on some addresses (often IPv6):
+        the host is not given up while another address answers properly.
+        The first address is taken as the one that failed (it is tried first).
+        """
+        for address in self.transfer.transport.addresses(source.url)[1:]:
+            shown = _address_text(address)
+            try:
+                self.transfer.fetch(source.url, staging, deadline_at, False, address)
+            except SourceFailed as failure:
+                detail = f"at address {shown}: {failure.detail}"
+                attempts.append(Attempt(source.url, failure.reason, detail, failure.status))
+                log.info("%s: %s: %s", source.url, failure.reason.value, detail)
+                continue
+            detail = f"{staging.size} bytes from address {shown}"
+            attempts.append(Attempt(source.url, None, detail, 200))
+            return True
+        return False
 
     def _commit(
         self, job: Job, source: Source, staging: Staging, attempts: list[Attempt]
@@ -287,6 +330,11 @@ def _mirror_outcomes(job: Job, attempts: list[Attempt]) -> dict[str, bool]:
     """Mirror host -> whether its last try this run succeeded."""
     mirrors = {s.url for s in job.sources if s.origin == "mirror"}
     return {mirror_host(a.url): a.reason is None for a in attempts if a.url in mirrors}
+
+
+def _address_text(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _not_found(attempts: list[Attempt]) -> bool:

@@ -39,13 +39,21 @@ class Transfer:
         self.transport = transport
         self.trust = trust
 
-    def fetch(self, url: str, staging: Staging, deadline_at: Optional[float], resume: bool) -> None:
+    def fetch(
+        self,
+        url: str,
+        staging: Staging,
+        deadline_at: Optional[float],
+        resume: bool,
+        address: Optional[tuple[str, int]] = None,
+    ) -> None:
         """One try of ``url``: follow redirects, stream the body into ``staging``, verify it.
 
         With ``resume``, only the bytes after :attr:`Staging.size` are asked
         for (``Range``, plus ``If-Range`` when the staged bytes came from this
         URL). Afterwards ``staging`` holds either the complete verified body,
         or (after :class:`SourceFailed`) a clean prefix to resume, or nothing.
+        ``address`` pins the first connection to one resolved address.
         """
         pinned = is_pinned(staging.expected)
         check_plain_http(url, pinned, self.options.allow_http)
@@ -55,7 +63,7 @@ class Transfer:
             extra["Range"] = f"bytes={offset}-"
             if staging.validator is not None and staging.url == url:
                 extra["If-Range"] = staging.validator
-        response, current = self.open(url, pinned, deadline_at, extra)
+        response, current = self.open(url, pinned, deadline_at, extra, address)
         if offset and response.status == 206:
             start = _range_start(response.headers)
             if start != offset:
@@ -109,6 +117,7 @@ class Transfer:
         pinned: bool,
         deadline_at: Optional[float],
         extra_headers: Optional[Mapping[str, str]] = None,
+        address: Optional[tuple[str, int]] = None,
     ) -> tuple[Response, str]:
         """The response head of ``url`` after redirects, and the URL that gave it."""
         opts = self.options
@@ -124,7 +133,11 @@ class Transfer:
             connect_timeout = _bounded(opts.connect_timeout, deadline_at)
             try:
                 response = self.transport.open(
-                    current, headers, connect_timeout=connect_timeout, read_timeout=read_timeout
+                    current,
+                    headers,
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
+                    address=address if current == url else None,
                 )
             except TransportError as exc:
                 raise self._failure(exc, current, "connect", 0, None, deadline_at) from None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Protocol
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import ssl
@@ -41,6 +43,27 @@ class TransportSettings:
         default_factory=dict
     )
     pool_size: int = 8
+
+    def resolve(self, url: str) -> list[tuple[str, int]]:
+        """:meth:`Transport.addresses`, shared by the implementations."""
+        from ..proxies import proxy_for
+        from ..urls import normalise_host
+
+        parts = urlsplit(url)
+        host = normalise_host(parts.hostname or "")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if parts.scheme == "file" or proxy_for(url, self.proxies) or self.target_for(host, port):
+            return []
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return []
+        addresses: list[tuple[str, int]] = []
+        for *_, sockaddr in found:
+            address = (str(sockaddr[0]), int(sockaddr[1]))
+            if address not in addresses:
+                addresses.append(address)
+        return addresses
 
     def target_for(self, host: str, port: int) -> Optional[tuple[str, int]]:
         """Where ``host:port`` really connects, by ``connect_to``, or ``None``."""
@@ -79,8 +102,20 @@ class Transport(Protocol):
         *,
         connect_timeout: float,
         read_timeout: float,
+        address: Optional[tuple[str, int]] = None,
     ) -> Response:
-        """Connect and return the response head; failures raise :class:`TransportError`."""
+        """Connect and return the response head; failures raise :class:`TransportError`.
+
+        :param address: connect to this resolved address (SNI, Host and the
+            certificate check stay the URL's host), not to the first that answers.
+        """
+
+    def addresses(self, url: str) -> list[tuple[str, int]]:
+        """The addresses ``url``'s host resolves to, in the order they would be tried.
+
+        Empty when they cannot be told apart from here (a proxy, ``connect_to``,
+        a failed lookup).
+        """
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
         """Seconds a TCP connection to ``url``'s server takes; ``None`` if it fails.

@@ -26,12 +26,20 @@ class SchemeRouter:
         *,
         connect_timeout: float,
         read_timeout: float,
+        address: Optional[tuple[str, int]] = None,
     ) -> Response:
         if url.startswith("file:"):
             return FileResponse.open(local_path(url))
         return self.network.open(
-            url, headers, connect_timeout=connect_timeout, read_timeout=read_timeout
+            url,
+            headers,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            address=address,
         )
+
+    def addresses(self, url: str) -> list[tuple[str, int]]:
+        return [] if url.startswith("file:") else self.network.addresses(url)
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
         if url.startswith("file:"):

@@ -38,6 +38,7 @@ class Urllib3Transport:
         *,
         connect_timeout: float,
         read_timeout: float,
+        address: Optional[tuple[str, int]] = None,
     ) -> Urllib3Response:
         parts = urlsplit(url)
         scheme, host = parts.scheme, normalise_host(parts.hostname or "")
@@ -51,7 +52,7 @@ class Urllib3Transport:
             "decode_content": False,
             "timeout": Timeout(connect=connect_timeout, read=read_timeout),
         }
-        target = self._settings.target_for(host, port)
+        target = address or self._settings.target_for(host, port)
         try:
             if target is None:
                 raw = manager.urlopen("GET", url, headers=dict(headers), **kwargs)
@@ -64,6 +65,9 @@ class Urllib3Transport:
         except (HTTPError, OSError) as exc:
             raise TransportError(str(exc)) from exc
         return Urllib3Response(raw)
+
+    def addresses(self, url: str) -> list[tuple[str, int]]:
+        return self._settings.resolve(url)
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
         parts = urlsplit(url)

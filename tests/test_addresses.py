@@ -1,0 +1,84 @@
+"""A host whose first address fails TLS and whose second serves: both are tried."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import robustfetch
+from dummyserver import Server
+from robustfetch import FetchError, Reason
+
+DATA = os.urandom(100_000)
+DIGEST = hashlib.sha256(DATA).hexdigest()
+
+
+def resolve_to(monkeypatch: pytest.MonkeyPatch, name: str, servers: list[Server]) -> None:
+    """Make ``name`` resolve to each server's (address, port), in order: a resolver hook."""
+    guarded = socket.getaddrinfo
+
+    def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != name:
+            return guarded(host, port, *args, **kwargs)
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (s.host, s.port))
+            for s in servers
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("wrong_host", Reason.CERT_HOSTNAME), ("untrusted", Reason.CERT_UNTRUSTED)],
+)
+def test_tls_failure_on_one_address_moves_to_the_next(
+    kind: str,
+    reason: Reason,
+    make_server: Any,
+    opts: dict[str, Any],
+    dest_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bad = make_server(kind, host="127.0.0.1")
+    good = make_server("good", host="127.0.0.2")
+    for server in (bad, good):
+        server.route("/f.bin", body=DATA)
+    resolve_to(monkeypatch, "example.test", [bad, good])
+    url = f"https://example.test:{bad.port}/f.bin"
+    result = robustfetch.fetch(url, DIGEST, dest=dest_dir, **opts)
+    assert [a.reason for a in result.attempts] == [reason, None]
+    assert f"from address 127.0.0.2:{good.port}" in result.attempts[1].detail
+    assert good.hits("/f.bin") == 1 and bad.hits("/f.bin") == 0
+    assert good.requests[0].headers["host"] == f"example.test:{bad.port}"
+
+
+def test_every_address_failing_is_reported_per_address(
+    make_server: Any, opts: dict[str, Any], dest_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = make_server("expired", host="127.0.0.1")
+    second = make_server("wrong_host", host="127.0.0.2")
+    resolve_to(monkeypatch, "example.test", [first, second])
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(f"https://example.test:{first.port}/f.bin", DIGEST, dest=dest_dir, **opts)
+    attempts = info.value.attempts
+    assert [a.reason for a in attempts] == [Reason.CERT_EXPIRED, Reason.CERT_HOSTNAME]
+    assert f"at address 127.0.0.2:{second.port}" in attempts[1].detail
+
+
+def test_other_failures_do_not_walk_the_addresses(
+    make_server: Any, opts: dict[str, Any], dest_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = make_server("good", host="127.0.0.1")
+    second = make_server("good", host="127.0.0.2")
+    first.route("/f.bin", status=404)
+    second.route("/f.bin", body=DATA)
+    resolve_to(monkeypatch, "example.test", [first, second])
+    with pytest.raises(FetchError):
+        robustfetch.fetch(f"https://example.test:{first.port}/f.bin", DIGEST, dest=dest_dir, **opts)
+    assert second.connections == 0
