@@ -10,8 +10,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 import robustfetch
 from dummyserver import Server
 
@@ -62,10 +60,12 @@ def test_vendored_copy_under_another_package(
 def test_importing_has_no_side_effects(tmp_path: Path) -> None:
     done = run(
         """
-        import logging, os, sys, threading, warnings
-        before = (set(os.environ.items()), logging.getLogger().handlers[:], threading.active_count())
+        import logging, os, sys, threading
+        def state():
+            return set(os.environ.items()), logging.getLogger().handlers[:], threading.active_count()
+        before = state()
         import robustfetch
-        after = (set(os.environ.items()), logging.getLogger().handlers[:], threading.active_count())
+        after = state()
         assert before == after
         assert "urllib3" not in sys.modules, "urllib3 imported before it is needed"
         print("ok")
