@@ -62,7 +62,8 @@ def test_importing_has_no_side_effects(tmp_path: Path) -> None:
         """
         import logging, os, sys, threading
         def state():
-            return set(os.environ.items()), logging.getLogger().handlers[:], threading.active_count()
+            root = logging.getLogger()
+            return set(os.environ.items()), root.handlers[:], threading.active_count()
         before = state()
         import robustfetch
         after = state()
