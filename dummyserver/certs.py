@@ -1,8 +1,9 @@
-"""Test certificates: a trustme CA, its PEM bundle on disk, and server SSLContexts of each kind.
+"""Test certificates: a CA, its PEM bundle on disk, and server SSLContexts of each kind.
 
 ``Certs`` makes everything once; the ``*_context()`` methods return a fresh server-side
 ``ssl.SSLContext`` on each call. Unicode identities (``"bücher.example"``) are IDNA-encoded
-by trustme into the certificate's subjectAltName (``xn--bcher-kva.example``).
+into the certificate's subjectAltName (``xn--bcher-kva.example``). The CA is
+:mod:`dummyserver.pki` (trustme's API on ``cryptography`` alone, no ``idna``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import ssl
 import tempfile
 from pathlib import Path
 
-import trustme
+from dummyserver import pki
 
 __all__ = ["CONTEXT_KINDS", "GOOD_IDENTITIES", "WRONG_HOST_IDENTITY", "Certs"]
 
@@ -38,17 +39,17 @@ class Certs:
     """A CA trusted through :attr:`ca_bundle`, and leaf certificates signed by it (or not).
 
     Attributes:
-        ca: the trusted ``trustme.CA``.
+        ca: the trusted ``pki.CA``.
         ca_bundle: path of a PEM file holding only ``ca``'s certificate.
         untrusted_ca: a second CA that is *not* in ``ca_bundle``.
-        good, expired, wrong_host, untrusted: the ``trustme.LeafCert`` of each kind.
+        good, expired, wrong_host, untrusted: the ``pki.LeafCert`` of each kind.
     """
 
     def __init__(self) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="dummyserver-certs-"))
         try:
-            self.ca = trustme.CA()
-            self.untrusted_ca = trustme.CA()
+            self.ca = pki.CA()
+            self.untrusted_ca = pki.CA()
             self.ca_bundle = self._dir / "ca-bundle.pem"
             self.ca.cert_pem.write_to_path(str(self.ca_bundle))
             now = datetime.datetime.now(datetime.timezone.utc)
@@ -65,7 +66,7 @@ class Certs:
             raise
 
     @staticmethod
-    def _server_context(leaf: trustme.LeafCert) -> ssl.SSLContext:
+    def _server_context(leaf: pki.LeafCert) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         leaf.configure_cert(context)
         return context
