@@ -3,11 +3,16 @@
 Its default server has ``ssl_reject_handshake on;``, so a client that sends no
 server name (an IP-literal URL, an old Python) gets an ``unrecognized_name``
 alert, as PyPI's CDN did to clients without SNI. A second server, named
-``localhost`` and ``example.test`` (see :data:`SERVER_NAMES`), holds a trustme
+``localhost`` and ``example.test`` (see :data:`SERVER_NAMES`), holds a test
 certificate and serves a folder::
 
     with Nginx(root, certs.good) as nginx:
         nginx.url("/f.bin")            # https://localhost:<port>/f.bin
+
+The benchmarks use it too: files go out with ``sendfile`` and long keep-alive,
+``.html`` pages as ``text/html`` (a PEP 503 simple index), and each request is
+logged with its connection serial number, so :meth:`Nginx.connections` counts
+the TCP connections a client opened.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from pathlib import Path
 from typing import Optional
 
-import trustme
+from dummyserver import pki
 
 __all__ = ["SERVER_NAMES", "Nginx", "find_nginx"]
 
@@ -37,16 +43,20 @@ worker_processes 1;
 daemon off;
 pid {work}/nginx.pid;
 error_log {work}/error.log info;
-events {{ worker_connections 64; }}
+events {{ worker_connections 256; }}
 http {{
-    access_log {work}/access.log;
+    log_format connections '$connection $status $bytes_sent "$request"';
+    access_log {access_log};
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
     client_body_temp_path {work}/body;
     proxy_temp_path {work}/proxy;
     fastcgi_temp_path {work}/fastcgi;
     uwsgi_temp_path {work}/uwsgi;
     scgi_temp_path {work}/scgi;
     ssl_protocols TLSv1.2 TLSv1.3;
-    types {{ application/octet-stream bin; }}
+    types {{ application/octet-stream bin; text/html html; }}
     default_type application/octet-stream;
     server {{
         listen 127.0.0.1:{port} ssl default_server;
@@ -81,17 +91,31 @@ class Nginx:
     :param cert: the certificate (and key) of the named server; it must cover
         :data:`SERVER_NAMES` to be verified under those names.
     :param binary: the nginx executable (default: :func:`find_nginx`).
+    :param access_log: log each request as ``<connection serial> <status>
+        <bytes sent> "<request line>"`` (read by :meth:`connections`); ``False``
+        turns logging off.
 
-    It runs in its own session and is stopped by its PID in :meth:`close`.
+    It runs in its own session and is stopped by its PID in :meth:`close`, which
+    also runs when the interpreter exits, should a test forget it.
     """
 
-    def __init__(self, root: Path, cert: trustme.LeafCert, binary: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        cert: pki.LeafCert,
+        binary: Optional[str] = None,
+        *,
+        access_log: bool = True,
+    ) -> None:
         binary = binary or find_nginx()
         if binary is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
         self.root = Path(root)
+        self.access_log = access_log
+        self.port = 0
         self.work = Path(tempfile.mkdtemp(prefix="dummyserver-nginx-"))
-        self.process: Optional[subprocess.Popen[bytes]] = None
+        self._running: list[subprocess.Popen[bytes]] = []
+        self._finalizer = weakref.finalize(self, _stop, self._running, self.work)
         try:
             cert.private_key_pem.write_to_path(str(self.work / "key.pem"))
             with open(self.work / "cert.pem", "wb") as chain:
@@ -104,7 +128,8 @@ class Nginx:
 
     @property
     def pid(self) -> Optional[int]:
-        return self.process.pid if self.process is not None else None
+        """The nginx master's PID while it runs."""
+        return self._running[0].pid if self._running else None
 
     def url(self, path: str, host: str = "localhost") -> str:
         """``https://<host>:<port><path>``; ``host`` may be a name or ``127.0.0.1``."""
@@ -119,18 +144,29 @@ class Nginx:
         except OSError:
             return ""
 
+    def log_size(self) -> int:
+        """Bytes in the access log so far: pass it to :meth:`connections` as ``since``."""
+        try:
+            return (self.work / "access.log").stat().st_size
+        except OSError:
+            return 0
+
+    def connections(self, since: int = 0) -> set[int]:
+        """Serial numbers of the TCP connections that carried the requests logged
+        after byte ``since`` of the access log (nginx writes each line at once)."""
+        if not self.access_log:
+            raise RuntimeError("started with access_log=False")
+        try:
+            with open(self.work / "access.log", "rb") as log:
+                log.seek(since)
+                lines = log.read().decode("latin-1").splitlines()
+        except OSError:
+            return set()
+        return {int(line.split(" ", 1)[0]) for line in lines if line[:1].isdigit()}
+
     def close(self) -> None:
-        """Stop nginx: SIGQUIT (graceful) to its PID, SIGKILL to its group after ``WAIT``."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGQUIT)
-            try:
-                process.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                # The master leads its own session: its group holds only it and its worker.
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(WAIT)
-        shutil.rmtree(self.work, ignore_errors=True)
+        """Stop nginx (SIGQUIT to its PID; SIGKILL to its group after ``WAIT``); remove files."""
+        self._finalizer()
 
     def __enter__(self) -> Nginx:
         return self
@@ -150,47 +186,52 @@ class Nginx:
                 port=self.port,
                 root=self.root,
                 names=" ".join(SERVER_NAMES),
+                access_log=f"{self.work}/access.log connections" if self.access_log else "off",
             )
             (self.work / "nginx.conf").write_text(config)
+            command = [binary, "-p", str(self.work), "-c", str(self.work / "nginx.conf")]
             with open(self.work / "stderr.log", "wb") as stderr:
-                self.process = subprocess.Popen(
-                    [
-                        binary,
-                        "-p",
-                        str(self.work),
-                        "-c",
-                        str(self.work / "nginx.conf"),
-                        "-e",
-                        str(self.work / "error.log"),
-                    ],
+                process = subprocess.Popen(
+                    [*command, "-e", str(self.work / "error.log")],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=stderr,
                     start_new_session=True,
                 )
-            if self._wait_listening():
+            self._running.append(process)
+            if self._wait_listening(process):
                 return
+            _stop(self._running, None)
             last_error = self.error_log() + (self.work / "stderr.log").read_text(errors="replace")
             if "Address already in use" not in last_error:
                 break
         raise RuntimeError(f"nginx did not start: {last_error.strip()}")
 
-    def _wait_listening(self) -> bool:
-        assert self.process is not None
+    def _wait_listening(self, process: subprocess.Popen[bytes]) -> bool:
         deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.process = None
-                return False
+        while time.monotonic() < deadline and process.poll() is None:
             with socket.socket() as probe:
                 probe.settimeout(1.0)
                 if probe.connect_ex(("127.0.0.1", self.port)) == 0:
                     return True
             time.sleep(0.02)
-        process, self.process = self.process, None
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(WAIT)
         return False
+
+
+def _stop(running: list[subprocess.Popen[bytes]], work: Optional[Path]) -> None:
+    """Stop each process by its PID, then remove ``work``."""
+    while running:
+        process = running.pop()
+        if process.poll() is None:
+            process.send_signal(signal.SIGQUIT)  # graceful: the worker finishes, then exits
+            try:
+                process.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                # The master leads its own session: its group holds only it and its worker.
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(WAIT)
+    if work is not None:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _free_port() -> int:

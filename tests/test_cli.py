@@ -157,3 +157,19 @@ def test_config_file_option(
     assert main([*args, *base_args(ca_bundle)]) == 2
     assert f"{config}:1" in capsys.readouterr().err
     assert https_server.connections == 0
+
+
+def test_probe_command_reports_the_client_and_a_host(
+    https_server: Server, ca_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = f"example.test:{https_server.port}"
+    args = ["probe", host, "--ca-bundle", str(ca_bundle)]
+    args += ["--connect-to", f"example.test:{https_server.port}:127.0.0.1:{https_server.port}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "OpenSSL" in out and "example.test" in out
+    assert main([*args, "--json"]) == 0
+    client, report = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert "tls_versions" in client
+    assert report["host"] == "example.test"
+    assert report["addresses"][0]["verified"] is True

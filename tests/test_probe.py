@@ -5,26 +5,38 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import importlib
+import importlib.util
 import json
 import platform
 import socket
 import ssl
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from dummyserver import Certs, Proxy, Server, closed_port
-from robustfetch import probe as probe_module
+from dummyserver import Certs, Proxy, Server, closed_port, pki
+from robustfetch.certinfo import _validity
 from robustfetch.cli_probe import add_probe_command, run_probe
-from robustfetch.probe import probe, probe_host
+from robustfetch.handshakes import (
+    _handshake_in_memory,
+    _pinned_client,
+    _throwaway_server_context,
+    measure_tls_versions,
+)
+from robustfetch.hostprobe import probe_host
+from robustfetch.probe import probe
+
+# The package exports a probe() function that shadows its probe module's name.
+probe_module = importlib.import_module("robustfetch.probe")
 
 UTC = dt.timezone.utc
 
@@ -78,7 +90,7 @@ def sni_server(
 
 
 @pytest.fixture
-def chosen(certs: Certs) -> Iterator[tuple[Server, trustme.LeafCert, dt.datetime]]:
+def chosen(certs: Certs) -> Iterator[tuple[Server, pki.LeafCert, dt.datetime]]:
     """A server whose RSA certificate's fields the test chose; ALPN http/1.1."""
     not_after = (dt.datetime.now(UTC) + dt.timedelta(days=10, hours=1)).replace(microsecond=0)
     leaf = certs.ca.issue_cert(
@@ -89,7 +101,7 @@ def chosen(certs: Certs) -> Iterator[tuple[Server, trustme.LeafCert, dt.datetime
         organization_name="Probe Tests",
         not_before=dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
         not_after=not_after,
-        key_type=trustme.KeyType.RSA,
+        key_type=pki.KeyType.RSA,
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     leaf.configure_cert(context)
@@ -108,13 +120,15 @@ def test_probe_reports_this_interpreter(ca_bundle: Path) -> None:
     assert caps.openssl_version == ssl.OPENSSL_VERSION
     assert caps.has_sni is True
     assert "TLSv1.2" in caps.tls_versions and caps.tls_measured
-    assert (caps.transport, caps.trust, caps.ca_path) == ("urllib3", "bundle", str(ca_bundle))
+    transport = "urllib3" if importlib.util.find_spec("urllib3") else "stdlib"
+    assert (caps.transport, caps.trust, caps.ca_path) == (transport, "bundle", str(ca_bundle))
     assert caps.ca_certificates == 1
-    assert caps.idna.startswith("idna ") and caps.idna.endswith("(UTS 46)")
+    if importlib.util.find_spec("idna"):
+        assert caps.idna.startswith("idna ") and caps.idna.endswith("(UTS 46)")
     assert (caps.proxies, caps.problems) == ({}, [])
     lines = str(caps).splitlines()
     assert lines[0].startswith(f"robustfetch {probe_module.__version__} on Python ")
-    assert f"  trust         bundle {ca_bundle} (1 certificates)" in lines
+    assert f"  trust         bundle {ca_bundle} (1 certificate)" in lines
     assert lines[-1] == "No problems found."
 
 
@@ -124,7 +138,7 @@ def test_tls_versions_come_from_handshakes_not_flags(
     if not ssl.HAS_TLSv1_3:
         pytest.skip("this OpenSSL has no TLS 1.3")
     monkeypatch.setattr(ssl, "HAS_TLSv1_3", False)  # the flag lies; the handshake does not
-    measured = probe_module.measure_tls_versions()
+    measured = measure_tls_versions()
     assert measured is not None and "TLSv1.3" in measured
     # What a real handshake over a socket gives for 1.2 and 1.3 agrees.
     with Server(certs.good_context()) as server:
@@ -136,6 +150,17 @@ def test_tls_versions_come_from_handshakes_not_flags(
                 client.wrap_socket(raw, server_hostname="localhost") as tls,
             ):
                 assert (tls.version() == name) == (name in measured)
+
+
+def test_throwaway_server_accepts_old_versions_so_the_client_limits_are_measured() -> None:
+    server = _throwaway_server_context()
+    assert server is not None
+    for name, member in (("TLSv1", "TLSv1"), ("TLSv1.3", "TLSv1_3")):
+        client = _pinned_client(member)
+        if client is None or not getattr(ssl, f"HAS_{member}"):
+            continue  # this OpenSSL cannot offer it at all
+        client.set_ciphers("ALL:@SECLEVEL=0")  # a client that allows what the default refuses
+        assert _handshake_in_memory(server, client) == name
 
 
 def test_without_cryptography_versions_are_assumed_and_certificates_read_from_ssl(
@@ -154,6 +179,12 @@ def test_without_cryptography_versions_are_assumed_and_certificates_read_from_ss
     expired = make_server("expired")
     report = probe_host(f"example.test:{expired.port}", **host_opts(expired, ca_bundle))
     assert report.addresses[0].reason == "cert_expired" and report.certificate is None
+
+
+def test_certificate_dates_with_cryptography_before_42() -> None:
+    naive = dt.datetime(2030, 1, 2, 3, 4, 5)
+    old_style = types.SimpleNamespace(not_valid_before=naive, not_valid_after=naive)
+    assert _validity(old_style) == (naive.replace(tzinfo=UTC),) * 2
 
 
 @pytest.mark.parametrize(
@@ -193,7 +224,7 @@ def test_bundle_whose_certificates_all_expired_is_stale(tmp_path: Path) -> None:
 def test_missing_certifi_bundle_is_a_problem(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import certifi
+    certifi = pytest.importorskip("certifi")
 
     monkeypatch.setattr(certifi, "where", lambda: str(tmp_path / "gone.pem"))
     caps = probe()
@@ -208,7 +239,7 @@ def test_ca_variable_naming_a_missing_file_is_reported_not_raised(
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "gone.pem"))
     caps = probe()
-    assert caps.trust == "certifi"
+    assert caps.trust == ("certifi" if importlib.util.find_spec("certifi") else "system")
     assert caps.problems[0].startswith(f"$SSL_CERT_FILE '{tmp_path / 'gone.pem'}' is not")
     assert caps.problems[0].endswith("so every download stops with an error: unset it or fix it.")
     with pytest.raises(ValueError, match="ca_bundle"):
@@ -221,7 +252,7 @@ def test_bundle_from_the_environment_names_its_variable(
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_bundle))
     caps = probe()
     assert (caps.trust, caps.ca_source) == ("bundle", "$SSL_CERT_FILE")
-    assert f"bundle {ca_bundle} (from $SSL_CERT_FILE; 1 certificates)" in str(caps)
+    assert f"bundle {ca_bundle} (from $SSL_CERT_FILE; 1 certificate)" in str(caps)
 
 
 def test_no_sni_is_a_problem(monkeypatch: pytest.MonkeyPatch, ca_bundle: Path) -> None:
@@ -298,6 +329,26 @@ def test_system_trust_without_a_store_is_a_problem(monkeypatch: pytest.MonkeyPat
     assert "install the ca-certificates package" in problem
 
 
+def test_without_urllib3_the_stdlib_transport_is_reported(
+    monkeypatch: pytest.MonkeyPatch, ca_bundle: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "urllib3", None)
+    caps = probe(ca_bundle=ca_bundle)
+    assert (caps.transport, caps.transport_version, caps.problems) == ("stdlib", None, [])
+    assert "  transport     stdlib" in str(caps).splitlines()
+    with pytest.raises(ValueError, match="transport='urllib3' but urllib3 is not installed"):
+        probe(ca_bundle=ca_bundle, transport="urllib3")
+
+
+def test_without_idna_the_stdlib_codec_is_reported(
+    monkeypatch: pytest.MonkeyPatch, ca_bundle: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "idna", None)
+    caps = probe(ca_bundle=ca_bundle)
+    assert caps.idna == "stdlib codec (IDNA 2003)"
+    assert "  IDNA          stdlib codec (IDNA 2003)" in str(caps).splitlines()
+
+
 def test_truststore_missing_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "truststore", None)
     caps = probe(trust="truststore")
@@ -312,7 +363,7 @@ def test_truststore_missing_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_certificate_fields_are_those_the_test_chose(
-    chosen: tuple[Server, trustme.LeafCert, dt.datetime], certs: Certs, ca_bundle: Path
+    chosen: tuple[Server, pki.LeafCert, dt.datetime], certs: Certs, ca_bundle: Path
 ) -> None:
     server, leaf, not_after = chosen
     url = f"https://example.test:{server.port}/some/file.tar.gz"
@@ -374,6 +425,8 @@ def test_failed_verification_still_shows_the_certificate(
     assert cert is not None and report.verified is False
     leaf = getattr(certs, kind)
     assert cert.subject == subject_of(leaf.cert_chain_pems[0].bytes())
+    der = ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode())
+    assert cert.sha256 == hashlib.sha256(der).hexdigest()
     if kind == "expired":
         assert cert.days_left == -2 and cert.not_after < dt.datetime.now(UTC)
         assert "(EXPIRED 2 days ago)" in str(report)
@@ -381,8 +434,37 @@ def test_failed_verification_still_shows_the_certificate(
         assert cert.sans == ["other.invalid"]
     if kind == "untrusted":
         assert cert.issuer == subject_of(certs.untrusted_ca.cert_pem.bytes())
-    assert f"NOT verified: {reason}: " in str(report)
+    assert f", NOT verified ({reason}): " in str(report)
     assert str(report).endswith("  verdict       FAILED: see the addresses above")
+
+
+def test_certificate_not_valid_yet(certs: Certs, ca_bundle: Path) -> None:
+    now = dt.datetime.now(UTC)
+    leaf = certs.ca.issue_cert(
+        "example.test", not_before=now + dt.timedelta(days=3), not_after=now + dt.timedelta(days=9)
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    leaf.configure_cert(context)
+    with Server(context) as server:
+        report = probe_host(f"example.test:{server.port}", **host_opts(server, ca_bundle))
+    assert report.addresses[0].reason == "cert_expired"
+    assert report.addresses[0].error is not None and "not valid yet" in report.addresses[0].error
+    assert report.certificate is not None and report.certificate.days_left == 8
+    assert "(NOT VALID YET)" in str(report)
+
+
+def test_unusable_bundle_is_reported_by_probe_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.pem"
+    empty.write_bytes(b"")
+    report = probe_host("example.test", ca_bundle=empty)
+    assert report.addresses == [] and report.verified is False
+    assert report.error is not None and report.error.startswith(f"CA bundle {str(empty)!r}")
+    assert run(["--ca-bundle", str(empty), "example.test"]) == 1
+    client, host = capsys.readouterr().out.split("\n\n")
+    assert f"The CA bundle {empty} is empty" in client
+    assert host.startswith("example.test port 443\n  error         CA bundle")
 
 
 def test_default_certificate_without_sni_means_sni_is_required(
@@ -463,7 +545,7 @@ def test_name_that_does_not_resolve(ca_bundle: Path) -> None:
 
 def test_probe_through_a_proxy_tunnel(make_proxy: Any, make_server: Any, ca_bundle: Path) -> None:
     server = make_server("good")
-    proxy = make_proxy(aliases={"example.test": "127.0.0.1"})
+    proxy = make_proxy(required_auth=("user", "pw"), aliases={"example.test": "127.0.0.1"})
     via = f"http://user:pw@127.0.0.1:{proxy.port}"
     report = probe_host(f"example.test:{server.port}", ca_bundle=ca_bundle, proxies={"https": via})
     assert proxy.tunnels == [f"example.test:{server.port}"] * 2  # with SNI, then without
@@ -540,6 +622,7 @@ def test_cli_json_is_complete(
     assert address["reason"] == "cert_expired" and address["tls_version"].startswith("TLSv1")
     assert address["certificate"] == host["certificate"]
     not_after = dt.datetime.fromisoformat(host["certificate"]["not_after"])
+    assert host["certificate"]["not_after"] == not_after.isoformat()
     assert not_after < dt.datetime.now(UTC) and host["certificate"]["days_left"] == -2
     assert set(host["certificate"]) == {
         "subject", "issuer", "sans", "not_before", "not_after", "days_left",

@@ -21,7 +21,7 @@ from dummyserver import Certs
 from dummyserver.nginx import Nginx, find_nginx
 from robustfetch import FetchError, Reason
 from robustfetch.cli_probe import add_probe_command, run_probe
-from robustfetch.probe import probe_host
+from robustfetch.hostprobe import probe_host
 
 DATA = os.urandom(100_000)
 DIGEST = hashlib.sha256(DATA).hexdigest()
@@ -129,7 +129,7 @@ def test_cli_probe_report_is_readable_and_json_complete(
     assert address["certificate"]["not_after"].endswith("+00:00")
 
     assert probe_command(*common[:1], common[1], f"127.0.0.1:{nginx.port}") == 1
-    assert "NOT verified: sni_required" in capsys.readouterr().out
+    assert "TLS handshake failed (sni_required): " in capsys.readouterr().out
 
 
 def test_nginx_stops_by_its_pid(certs: Certs, tmp_path: Path) -> None:

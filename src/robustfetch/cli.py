@@ -21,6 +21,7 @@ from .cli_common import (
     report_success,
 )
 from .cli_many import add_many_command
+from .cli_probe import add_probe_command
 from .errors import FetchError
 from .progressbar import ProgressBar
 
@@ -87,4 +88,5 @@ def _parser() -> argparse.ArgumentParser:
     fetch.set_defaults(handler=_fetch)
     add_many_command(commands)
     add_cache_command(commands)
+    add_probe_command(commands)
     return parser

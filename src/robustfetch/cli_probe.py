@@ -10,7 +10,8 @@ import sys
 from typing import Any, Union
 
 from .cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_connect_to, seconds
-from .probe import Capabilities, HostReport, probe, probe_host
+from .hostprobe import HostReport, probe_host
+from .probe import Capabilities, probe
 
 __all__ = ["add_probe_command", "report_record", "run_probe"]
 
@@ -55,24 +56,33 @@ def run_probe(args: argparse.Namespace) -> int:
     try:
         given = _options(args)
         client = probe(**given)
-        hosts = [probe_host(target, **given) for target in args.targets]
     except ValueError as exc:
         print(f"robustfetch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    reports: list[Any] = [client, *hosts]
-    for report in reports:
-        if args.json:
-            print(json.dumps(report_record(report)), flush=True)
-        else:
-            print(report, end="\n\n" if report is not reports[-1] else "\n", flush=True)
-    ok = not client.problems and all(host.verified for host in hosts)
+    _emit(client, args.json)
+    ok = not client.problems
+    for target in args.targets:  # each report printed as soon as it is known
+        try:
+            host = probe_host(target, **given)
+        except ValueError as exc:
+            print(f"robustfetch: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if not args.json:
+            print()
+        _emit(host, args.json)
+        ok = ok and host.verified
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _emit(report: Union[Capabilities, HostReport], as_json: bool) -> None:
+    print(json.dumps(report_record(report)) if as_json else report, flush=True)
 
 
 def report_record(report: Union[Capabilities, HostReport]) -> dict[str, Any]:
     """``report`` as plain JSON data: sets as sorted lists, datetimes as ISO 8601 strings.
 
-    :param report: from :func:`~robustfetch.probe.probe` or :func:`~robustfetch.probe.probe_host`.
+    :param report: from :func:`~robustfetch.probe.probe` or
+        :func:`~robustfetch.hostprobe.probe_host`.
     """
     record: dict[str, Any] = {"kind": "client" if isinstance(report, Capabilities) else "host"}
     record.update(_plain(dataclasses.asdict(report)))

@@ -19,7 +19,7 @@ from .urls import check_url, split_host_port
 __all__ = ["Options", "default_cache_dir", "make_options"]
 
 TRUST_CHOICES = ("certifi", "system", "truststore")
-TRANSPORT_CHOICES = ("auto", "urllib3")
+TRANSPORT_CHOICES = ("auto", "urllib3", "stdlib")
 MIRROR_ORDERS = ("given", "fastest")
 _BAD_HEADER = re.compile(r"[\r\n\x00]")
 
@@ -298,6 +298,16 @@ def _check_proxies(name: str, value: Any) -> Optional[dict[str, str]]:
     return result
 
 
+def _check_transport(name: str, value: Any) -> str:
+    choice = str(_check_choice(TRANSPORT_CHOICES)(name, value))
+    if choice == "urllib3":
+        from .transport import urllib3_available
+
+        if not urllib3_available():
+            raise ValueError("transport='urllib3' but urllib3 is not installed: use 'auto'")
+    return choice
+
+
 def _check_combination(options: Options) -> None:
     if (
         options.size is not None
@@ -338,6 +348,6 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "hashes": _check_hashes,
     "user_agent": lambda n, v: _check_headers(n, {"User-Agent": v})["User-Agent"],
     "proxies": _check_proxies,
-    "transport": _check_choice(TRANSPORT_CHOICES),
+    "transport": _check_transport,
     "pool_size": lambda n, v: max(1, _check_count(n, v)),
 }

@@ -11,7 +11,15 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["Response", "Transport", "TransportError", "TransportSettings", "make_transport"]
+__all__ = [
+    "Response",
+    "Transport",
+    "TransportError",
+    "TransportSettings",
+    "make_transport",
+    "transport_name",
+    "urllib3_available",
+]
 
 
 class TransportError(Exception):
@@ -128,8 +136,36 @@ class Transport(Protocol):
 
 
 def make_transport(name: str, settings: TransportSettings) -> Transport:
-    """The transport called ``name`` ("auto" or "urllib3"), with ``file://`` support."""
-    from .files import SchemeRouter
-    from .urllib3_backend import Urllib3Transport
+    """The transport called ``name``, with ``file://`` support.
 
-    return SchemeRouter(Urllib3Transport(settings))
+    ``"auto"`` is urllib3 when it can be imported, else the standard library.
+    """
+    from .files import SchemeRouter
+
+    network: Transport
+    if name == "stdlib" or (name == "auto" and not urllib3_available()):
+        from .stdlib_backend import StdlibTransport
+
+        network = StdlibTransport(settings)
+    else:
+        from .urllib3_backend import Urllib3Transport
+
+        network = Urllib3Transport(settings)
+    return SchemeRouter(network)
+
+
+def transport_name(choice: str) -> str:
+    """The transport ``choice`` ("auto", "urllib3", "stdlib") really means here."""
+    if choice == "auto":
+        return "urllib3" if urllib3_available() else "stdlib"
+    return choice
+
+
+def urllib3_available() -> bool:
+    """Whether urllib3 2.x can be imported (without importing it yet)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("urllib3") is not None
+    except (ImportError, ValueError):  # sys.modules["urllib3"] = None, a broken install
+        return False

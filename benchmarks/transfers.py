@@ -1,0 +1,295 @@
+"""Throughput cases: one big file (1), many small files (2), the two transports (6)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import ssl
+import tarfile
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import robustfetch
+
+from benchmarks.common import (
+    MiB,
+    CaseResult,
+    Context,
+    Target,
+    Tool,
+    alternate,
+    run_quiet,
+    sha256_file,
+)
+
+__all__ = [
+    "SDIST",
+    "big_file",
+    "curl_command",
+    "many_files",
+    "make_sdist",
+    "rf_fetch",
+    "transports",
+    "urllib_download",
+]
+
+#: The sdist that pip downloads from the simple index (name, version).
+SDIST = ("rfbenchpkg", "1.0")
+RF = "robustfetch.fetch"
+CURL = "curl -o (no hash)"
+_SHM = " → /dev/shm"
+
+# A build backend inside the sdist: pip asks it for metadata, nothing needs installing.
+_BACKEND = '''
+import os
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    folder = os.path.join(metadata_directory, "{name}-{version}.dist-info")
+    os.mkdir(folder)
+    with open(os.path.join(folder, "METADATA"), "w") as handle:
+        handle.write("Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n")
+    return "{name}-{version}.dist-info"
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    raise RuntimeError("a benchmark package: download it, do not build it")
+'''
+
+
+def rf_fetch(ctx: Context, path: str, dest: Path, **options: Any) -> Callable[[], None]:
+    """``robustfetch.fetch`` of a served file to ``dest``, hash verified, cache off."""
+    url, digest = ctx.url(path), ctx.digests[path]
+
+    def run() -> None:
+        result = robustfetch.fetch(
+            url, digest, dest=dest, cache_dir=None, ca_bundle=ctx.ca_file, **options
+        )
+        if result.sha256 != digest:
+            raise RuntimeError(f"robustfetch returned sha256 {result.sha256}")
+
+    return run
+
+
+def curl_command(ctx: Context) -> list[str]:
+    return ["curl", "-sS", "--fail", "--noproxy", "*", "--cacert", str(ctx.ca_file)]
+
+
+def urllib_download(
+    url: str, digest: str, dest: Path, context: ssl.SSLContext, timeout: float = 60.0
+) -> None:
+    """What a bootstrap script does with the standard library: stream, hash, rename."""
+    partial = dest.with_name(dest.name + ".part")
+    hasher = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+        with open(partial, "wb") as handle:
+            for chunk in iter(lambda: response.read(MiB), b""):
+                hasher.update(chunk)
+                handle.write(chunk)
+    if hasher.hexdigest() != digest:
+        partial.unlink()
+        raise RuntimeError(f"sha256 mismatch for {url}")
+    os.replace(partial, dest)
+
+
+def _has_size(path: Path, size: int) -> Callable[[], None]:
+    def check() -> None:
+        if path.stat().st_size != size:
+            raise RuntimeError(f"{path} holds {path.stat().st_size} bytes, not {size}")
+
+    return check
+
+
+def make_sdist(root: Path, payload: Path) -> str:
+    """A ``.tar.gz`` sdist holding ``payload`` and a PEP 503 simple index linking it.
+
+    The link carries ``#sha256=``, which pip verifies. Stored, not compressed
+    (gzip level 0), so the archive is the payload's size and quick to make.
+    """
+    name, version = SDIST
+    stem = f"{name}-{version}"
+    archive = root / "packages" / f"{stem}.tar.gz"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    texts = {
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+        'backend-path = ["."]\n',
+        "backend.py": _BACKEND.format(name=name, version=version),
+    }
+    with tarfile.open(archive, "w:gz", compresslevel=0) as tar:
+        for member, text in texts.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{stem}/{member}")
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+        tar.add(payload, arcname=f"{stem}/payload.bin")
+    digest = sha256_file(archive)
+    page = root / "simple" / name / "index.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    href = f"../../packages/{archive.name}#sha256={digest}"
+    page.write_text(f'<!DOCTYPE html>\n<html><body><a href="{href}">{archive.name}</a>\n')
+    (root / "simple" / "index.html").write_text(f'<a href="{name}/">{name}</a>\n')
+    return digest
+
+
+def big_file(ctx: Context) -> CaseResult:
+    size = ctx.sizes.big
+    case = CaseResult("big_file", f"One {size // MiB} MiB file, hash verified", "s", RF)
+    path, out = "/big.bin", ctx.out / "big.bin"
+    url, digest = ctx.url(path), ctx.digests[path]
+    curl = curl_command(ctx)
+    context = ssl.create_default_context(cafile=str(ctx.ca_file))
+
+    def curl_sha256sum() -> None:
+        run_quiet([*curl, "-o", str(out), url])
+        if run_quiet(["sha256sum", str(out)]).split()[0] != digest:
+            raise RuntimeError("sha256sum disagrees")
+
+    name, version = SDIST
+    sdist = ctx.out / f"{name}-{version}.tar.gz"
+    pip = [ctx.python, "-m", "pip", "download", "--no-deps", "--no-build-isolation"]
+    pip += ["--no-cache-dir", "--disable-pip-version-check", "--quiet", "--cert"]
+    pip += [str(ctx.ca_file), "--index-url", ctx.url("/simple/"), "--dest", str(ctx.out)]
+    pip_env = {**ctx.env, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1"}
+    sdist_size = (ctx.root / "packages" / sdist.name).stat().st_size
+    full = _has_size(out, size)
+    tools = [
+        Tool(RF, rf_fetch(ctx, path, out), full),
+        Tool(CURL, lambda: _none(run_quiet([*curl, "-o", str(out), url])), full),
+        Tool("curl -o, then sha256sum", curl_sha256sum, full),
+        Tool("urllib.request + hashlib", lambda: urllib_download(url, digest, out, context), full),
+        Tool(
+            "pip download (simple index, sdist)",
+            lambda: _none(run_quiet([*pip, f"{name}=={version}"], env=pip_env)),
+            _has_size(sdist, sdist_size),
+            note="also unpacks the sdist and asks its build backend for metadata",
+        ),
+    ]
+    if ctx.shm is not None:
+        shm_out = ctx.shm / "big.bin"
+        shm_curl = [*curl, "-o", str(shm_out), url]
+        in_shm = _has_size(shm_out, size)
+        tools += [
+            Tool(RF + _SHM, rf_fetch(ctx, path, shm_out), in_shm, reference=RF + _SHM),
+            Tool(CURL + _SHM, lambda: _none(run_quiet(shm_curl)), in_shm, reference=RF + _SHM),
+        ]
+    case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
+    add_target(case, "≤ 1.05 × curl -o (no hash)", RF, CURL, 1.05)
+    add_target(case, "faster than curl -o, then sha256sum", RF, tools[2].name, 1.0, strict=True)
+    case.notes += [
+        f"The first five rows write to one folder on disk (`{ctx.out}`); the `/dev/shm` rows"
+        " write to tmpfs. robustfetch fdatasyncs the file before its atomic rename (and every"
+        " 16 MiB as it goes); curl, urllib and pip never sync: on disk that is a real cost"
+        " which the tmpfs rows leave out. Before every run the outputs are deleted and"
+        " `sync` is run.",
+        "curl -o verifies nothing; robustfetch, urllib, sha256sum and pip check the sha256.",
+    ]
+    shm_ratio = case.ratio(RF + _SHM, CURL + _SHM)
+    if shm_ratio is not None:
+        case.notes.append(f"On tmpfs (no disk): robustfetch ÷ curl -o = {shm_ratio:.2f}.")
+    return case
+
+
+def many_files(ctx: Context) -> CaseResult:
+    count, size = ctx.sizes.files, ctx.sizes.small
+    title = f"{count} files of {size // 1024} KiB, hashes verified"
+    reference = "robustfetch.fetch_many(workers=8)"
+    case = CaseResult("many_files", title, "s", reference)
+    paths = sorted(p for p in ctx.digests if p.startswith("/small/"))
+    context = ssl.create_default_context(cafile=str(ctx.ca_file))
+    config = ctx.out.parent / "curl-parallel.cfg"
+    config.write_text(
+        "".join(f'url = "{ctx.url(p)}"\noutput = "{ctx.out / p[7:]}"\n' for p in paths)
+    )
+
+    def fetch_many() -> None:
+        requests = [robustfetch.Request(ctx.url(p), ctx.digests[p], dest=ctx.out) for p in paths]
+        options = {"cache_dir": None, "ca_bundle": ctx.ca_file}
+        for result in robustfetch.fetch_many(requests, workers=8, **options):
+            if not isinstance(result, robustfetch.FetchResult):
+                raise result
+
+    def urllib_loop() -> None:
+        for p in paths:
+            urllib_download(ctx.url(p), ctx.digests[p], ctx.out / p[7:], context)
+
+    def check() -> None:
+        found = sum(1 for entry in ctx.out.iterdir() if entry.stat().st_size == size)
+        if found != count:
+            raise RuntimeError(f"{found} of {count} files arrived")
+
+    def connections() -> Callable[[], int]:
+        start = ctx.nginx.log_size()
+        return lambda: len(ctx.nginx.connections(start))
+
+    parallel = [*curl_command(ctx), "--parallel", "--parallel-max", "8", "-K", str(config)]
+    tools = [
+        Tool(reference, fetch_many),
+        Tool("curl --parallel --parallel-max 8", lambda: _none(run_quiet(parallel))),
+        Tool("sequential urllib.request loop", urllib_loop),
+    ]
+    for tool in tools:
+        tool.check, tool.counter = check, connections
+    case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
+    add_target(case, "≤ 1.25 × curl --parallel", reference, tools[1].name, 1.25)
+    loop = case.ratio(tools[2].name, reference)
+    case.targets.append(
+        Target(
+            "≥ 5 × faster than the sequential urllib loop",
+            "—" if loop is None else f"{loop:.1f} × faster",
+            None if loop is None else loop >= 5,
+        )
+    )
+    case.notes.append(
+        "One output folder for all; curl does not verify hashes. TCP connections are"
+        " counted by nginx (distinct `$connection` serial numbers in its access log)."
+    )
+    return case
+
+
+def transports(ctx: Context) -> CaseResult:
+    size = ctx.sizes.big
+    title = f"Both transports on the {size // MiB} MiB file"
+    case = CaseResult("transports", title, "s", "transport=stdlib")
+    try:
+        from robustfetch.options import TRANSPORT_CHOICES
+    except ImportError:  # an older layout
+        TRANSPORT_CHOICES = ("auto", "urllib3")
+    missing = "" if "stdlib" in TRANSPORT_CHOICES else "not available in this version"
+    folder = ctx.shm or ctx.out
+    dest, path = folder / "big.bin", "/big.bin"
+    tools = [
+        Tool("transport=stdlib", rf_fetch(ctx, path, dest, transport="stdlib"), unavailable=missing),
+        Tool("transport=urllib3", rf_fetch(ctx, path, dest, transport="urllib3")),
+    ]
+    for tool in tools:
+        tool.check = _has_size(dest, size)
+    case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
+    add_target(case, "stdlib ≤ 1.3 × urllib3", "transport=stdlib", "transport=urllib3", 1.3)
+    where = "tmpfs (/dev/shm), so the disk does not hide" if ctx.shm else "disk"
+    case.notes.append(f"Written to {where} the transports' own cost; hash verified.")
+    if missing:
+        case.notes.append(f"The stdlib transport is {missing} (`TRANSPORT_CHOICES`).")
+    return case
+
+
+def add_target(
+    case: CaseResult, goal: str, ours: str, peer: str, limit: float, strict: bool = False
+) -> None:
+    """A target of the form ``ours ≤ limit × peer`` (``<`` if ``strict``), on medians."""
+    ratio = case.ratio(ours, peer)
+    if ratio is None:
+        case.targets.append(Target(goal, "not available", None))
+        return
+    met = ratio < limit if strict else ratio <= limit
+    case.targets.append(Target(goal, f"{ratio:.2f} × ({ours} ÷ {peer})", met))
+
+
+def _none(_: object) -> Optional[float]:
+    return None

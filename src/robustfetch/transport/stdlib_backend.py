@@ -1,0 +1,314 @@
+"""The standard-library transport: http.client and ssl, keep-alive pools, CONNECT proxies.
+
+It behaves as :class:`~robustfetch.transport.urllib3_backend.Urllib3Transport` does,
+for scripts that run before anything is installed. Exceptions from ``http.client``,
+``ssl`` and ``socket`` are chained, untranslated, under :class:`TransportError`.
+Only ``http://`` proxies are supported: an ``https://`` (or SOCKS) proxy URL is
+refused with a :class:`TransportError` naming it.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Optional, Union
+from urllib.parse import unquote, urlsplit
+
+from ..proxies import proxy_for
+from ..urls import normalise_host
+from . import TransportError, TransportSettings
+
+__all__ = ["StdlibResponse", "StdlibTransport"]
+
+# (scheme, host, port, target, proxy): connections that can serve each other's requests.
+_Key = tuple[str, str, int, Optional[tuple[str, int]], Optional[str]]
+_FAILURES = (OSError, http.client.HTTPException, ValueError)
+# How a kept-alive connection the server has closed meanwhile fails on reuse.
+_STALE = (
+    ConnectionResetError,  # http.client.RemoteDisconnected included
+    ConnectionAbortedError,
+    BrokenPipeError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
+class _Connection(http.client.HTTPConnection):
+    """An HTTP/1.1 connection whose socket ``open()`` sets up (TCP, tunnel, TLS) by itself."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.auto_open = 0  # never reconnect behind our back: a closed one is discarded
+
+
+class StdlibTransport:
+    """Pools of idle keep-alive connections per server (and proxy), shared by threads."""
+
+    name = "stdlib"
+
+    def __init__(self, settings: TransportSettings) -> None:
+        self._settings = settings
+        self._idle: dict[_Key, list[_Connection]] = {}
+        self._lock = threading.Lock()
+
+    def open(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        address: Optional[tuple[str, int]] = None,
+    ) -> StdlibResponse:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme, normalise_host(parts.hostname or "")
+        default = 443 if scheme == "https" else 80
+        port = parts.port or default
+        proxy = proxy_for(url, self._settings.proxies)
+        # A pinned address is where TCP goes, as connect_to's target is.
+        target = address or self._settings.target_for(host, port)
+        key: _Key = (scheme, host, port, target, proxy)
+        authority = _bracket(host) if port == default else f"{_bracket(host)}:{port}"
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        request_headers = dict(headers)
+        if not any(name.lower() == "host" for name in request_headers):
+            request_headers = {"Host": authority, **request_headers}
+        if proxy is not None and scheme == "http":
+            # Absolute form to the proxy; like the TCP connection it names connect_to's target.
+            to = target or (host, port)
+            path = f"http://{_bracket(to[0])}:{to[1]}{path}"
+            pass
+        pooled = self._checkout(key)
+        if pooled is not None:
+            try:
+                return self._exchange(key, pooled, path, request_headers, read_timeout, True)
+            except _StaleConnection:
+                pass  # closed by the server while idle: once more on a fresh connection
+        conn = self._connect(scheme, host, port, target, proxy, connect_timeout)
+        return self._exchange(key, conn, path, request_headers, read_timeout, False)
+
+    def addresses(self, url: str) -> list[tuple[str, int]]:
+        return self._settings.resolve(url)
+
+    def connect_time(self, url: str, timeout: float) -> Optional[float]:
+        parts = urlsplit(url)
+        host = normalise_host(parts.hostname or "")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if proxy_for(url, self._settings.proxies):
+            return 0.0
+        address = self._settings.target_for(host, port) or (host, port)
+        started = time.monotonic()
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+        except OSError:
+            return None
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        with self._lock:
+            idle = [conn for conns in self._idle.values() for conn in conns]
+            self._idle.clear()
+        for conn in idle:
+            conn.close()
+
+    def idle_connections(self) -> int:
+        """How many connections wait in the pools (for tests and probing)."""
+        with self._lock:
+            return sum(len(conns) for conns in self._idle.values())
+
+    def _checkout(self, key: _Key) -> Optional[_Connection]:
+        with self._lock:
+            conns = self._idle.get(key)
+            return conns.pop() if conns else None
+
+    def _checkin(self, key: _Key, conn: _Connection) -> None:
+        with self._lock:
+            conns = self._idle.setdefault(key, [])
+            if len(conns) < self._settings.pool_size:
+                conns.append(conn)
+                return
+        conn.close()
+
+    def _connect(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        target: Optional[tuple[str, int]],
+        proxy: Optional[str],
+        timeout: float,
+    ) -> _Connection:
+        """A connected socket: TCP (and CONNECT) then TLS, all under ``timeout``."""
+        address = target or (host, port)
+        if proxy is None:
+            conn = _Connection(address[0], address[1], timeout)
+        else:
+            proxy_parts = urlsplit(proxy)
+            if proxy_parts.scheme != "http" or not proxy_parts.hostname:
+                raise TransportError(
+                    f"proxy {proxy!r}: the stdlib transport supports http:// proxies only "
+                    "(install urllib3 for https:// proxies)",
+                    via_proxy=True,
+                    connecting=True,
+                )
+            conn = _Connection(proxy_parts.hostname, proxy_parts.port or 80, timeout)
+            if scheme == "https":
+                conn.set_tunnel(address[0], address[1], headers=_proxy_auth(proxy))
+                if ":" in address[0] and sys.version_info < (3, 12):
+                    # Before 3.12, http.client writes "CONNECT ::1:443" without brackets.
+                    setattr(conn, "_tunnel_host", f"[{address[0]}]")  # noqa: B010
+        try:
+            conn.connect()  # TCP, plus the CONNECT exchange through a proxy
+        except _FAILURES as exc:
+            conn.close()
+            raise TransportError(str(exc), via_proxy=proxy is not None, connecting=True) from exc
+        if scheme == "https":
+            try:
+                # SNI and the certificate check name the URL's host, wherever TCP went;
+                # ssl sends no SNI for IP literals.
+                conn.sock = self._settings.context.wrap_socket(conn.sock, server_hostname=host)
+            except _FAILURES as exc:
+                conn.close()
+                raise TransportError(str(exc), connecting=True) from exc
+        return conn
+
+    def _exchange(
+        self,
+        key: _Key,
+        conn: _Connection,
+        path: str,
+        headers: Mapping[str, str],
+        read_timeout: float,
+        reused: bool,
+    ) -> StdlibResponse:
+        """Send the GET on ``conn`` and read the response head under ``read_timeout``."""
+        sock = conn.sock
+        try:
+            sock.settimeout(max(read_timeout, 0.001))
+            conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            raw = conn.getresponse()
+        except _FAILURES as exc:
+            conn.close()
+            if reused and isinstance(exc, _STALE):
+                raise _StaleConnection from exc
+            raise TransportError(str(exc)) from exc
+        return StdlibResponse(self, key, conn, sock, raw)
+
+
+class _StaleConnection(Exception):
+    """A pooled connection failed before any answer: retry on a fresh one."""
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _proxy_auth(proxy: str) -> dict[str, str]:
+    """``Proxy-Authorization`` for credentials in the proxy URL (percent-decoded), if any."""
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return {}
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+
+
+class _Headers(Mapping[str, str]):
+    """Response headers, looked up case-insensitively; repeated ones joined with ``", "``."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._items: dict[str, tuple[str, str]] = {}
+        for name, value in pairs:
+            key = name.lower()
+            if key in self._items:
+                value = f"{self._items[key][1]}, {value}"
+                name = self._items[key][0]
+            self._items[key] = (name, value)
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"_Headers({dict(self.items())!r})"
+
+
+class StdlibResponse:
+    """A streaming ``http.client`` response behind the transport's ``Response`` protocol."""
+
+    def __init__(
+        self,
+        transport: StdlibTransport,
+        key: _Key,
+        conn: _Connection,
+        sock: Union[socket.socket, ssl.SSLSocket],
+        raw: http.client.HTTPResponse,
+    ) -> None:
+        self._transport = transport
+        self._key = key
+        self._conn: Optional[_Connection] = conn
+        self._sock = sock  # kept: http.client drops conn.sock when the server will close
+        self._raw = raw
+        self._expected = raw.length  # None when chunked or delimited by the close
+        self._received = 0
+        self._finished = False
+        self.status = raw.status
+        self.headers: Mapping[str, str] = _Headers(raw.getheaders())
+
+    def read(self, amount: int) -> bytes:
+        try:
+            data = self._raw.read1(amount)
+        except _FAILURES as exc:
+            raise TransportError(str(exc)) from exc
+        self._received += len(data)
+        if data or amount <= 0:
+            return data
+        # http.client's read1 ends quietly when a Content-Length body is cut short.
+        if self._expected is not None and self._received < self._expected:
+            missing = self._expected - self._received
+            cause = http.client.IncompleteRead(b"", missing)
+            raise TransportError(
+                f"body cut short: {self._received} of {self._expected} bytes, "
+                "then the server closed the connection"
+            ) from cause
+        self._finished = True
+        return data
+
+    def set_read_timeout(self, seconds: float) -> None:
+        self._sock.settimeout(max(seconds, 0.001))
+
+    def peer_certificate(self) -> Optional[bytes]:
+        """The server's certificate (DER), or ``None`` over plain HTTP."""
+        if isinstance(self._sock, ssl.SSLSocket):
+            return self._sock.getpeercert(binary_form=True)
+        return None
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        self._raw.close()  # frees http.client's state for the next request; keeps the socket
+        if self._finished and not self._raw.will_close:
+            self._transport._checkin(self._key, conn)
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        self._raw.close()
+        if conn is not None:
+            conn.close()
+        self._sock.close()
