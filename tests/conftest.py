@@ -143,14 +143,25 @@ def proxy(make_proxy: MakeProxy) -> Proxy:
 # =====================================================================================
 
 
+@pytest.fixture(params=["urllib3", "stdlib"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Each transport in turn: every test using ``opts`` runs against both."""
+    from robustfetch.transport import urllib3_available
+
+    if request.param == "urllib3" and not urllib3_available():
+        pytest.skip("urllib3 is not installed here")
+    return str(request.param)
+
+
 @pytest.fixture
-def opts(ca_bundle: Path) -> dict[str, object]:
+def opts(ca_bundle: Path, transport: str) -> dict[str, object]:
     """Options for fast, deterministic fetches against the dummy servers.
 
     The cache is off: these tests are about sources; tests of the cache
-    pass ``cache_dir`` themselves.
+    pass ``cache_dir`` themselves. Parametrised over the transports.
     """
     return {
+        "transport": transport,
         "ca_bundle": ca_bundle,
         "cache_dir": None,
         "connect_timeout": 2.0,

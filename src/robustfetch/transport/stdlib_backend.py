@@ -13,12 +13,11 @@ import base64
 import http.client
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Optional, Union
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ..proxies import proxy_for
 from ..urls import normalise_host
@@ -28,6 +27,7 @@ __all__ = ["StdlibResponse", "StdlibTransport"]
 
 # (scheme, host, port, target, proxy): connections that can serve each other's requests.
 _Key = tuple[str, str, int, Optional[tuple[str, int]], Optional[str]]
+_SAFE = "!$&'()*+,;=:@/%"  # sub-delims, ":", "@", "/"; "%" keeps escapes as they are
 _FAILURES = (OSError, http.client.HTTPException, ValueError)
 # How a kept-alive connection the server has closed meanwhile fails on reuse.
 _STALE = (
@@ -40,10 +40,11 @@ _STALE = (
 
 
 class _Connection(http.client.HTTPConnection):
-    """An HTTP/1.1 connection whose socket ``open()`` sets up (TCP, tunnel, TLS) by itself."""
+    """An HTTP/1.1 connection on a socket that :class:`StdlibTransport` set up."""
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, peer: tuple[str, int], sock: socket.socket) -> None:
+        super().__init__(peer[0], peer[1])
+        self.sock = sock
         self.auto_open = 0  # never reconnect behind our back: a closed one is discarded
 
 
@@ -75,7 +76,10 @@ class StdlibTransport:
         target = address or self._settings.target_for(host, port)
         key: _Key = (scheme, host, port, target, proxy)
         authority = _bracket(host) if port == default else f"{_bracket(host)}:{port}"
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # As urllib3 does: what may not appear raw (non-ASCII, "|", "^"...) is percent-encoded.
+        path = quote(parts.path or "/", safe=_SAFE)
+        if parts.query:
+            path += "?" + quote(parts.query, safe=_SAFE + "?")
         request_headers = dict(headers)
         if not any(name.lower() == "host" for name in request_headers):
             request_headers = {"Host": authority, **request_headers}
@@ -83,7 +87,7 @@ class StdlibTransport:
             # Absolute form to the proxy; like the TCP connection it names connect_to's target.
             to = target or (host, port)
             path = f"http://{_bracket(to[0])}:{to[1]}{path}"
-            pass
+            request_headers.update(_proxy_auth(proxy))
         pooled = self._checkout(key)
         if pooled is not None:
             try:
@@ -144,39 +148,30 @@ class StdlibTransport:
         proxy: Optional[str],
         timeout: float,
     ) -> _Connection:
-        """A connected socket: TCP (and CONNECT) then TLS, all under ``timeout``."""
-        address = target or (host, port)
-        if proxy is None:
-            conn = _Connection(address[0], address[1], timeout)
-        else:
-            proxy_parts = urlsplit(proxy)
-            if proxy_parts.scheme != "http" or not proxy_parts.hostname:
-                raise TransportError(
-                    f"proxy {proxy!r}: the stdlib transport supports http:// proxies only "
-                    "(install urllib3 for https:// proxies)",
-                    via_proxy=True,
-                    connecting=True,
-                )
-            conn = _Connection(proxy_parts.hostname, proxy_parts.port or 80, timeout)
-            if scheme == "https":
-                conn.set_tunnel(address[0], address[1], headers=_proxy_auth(proxy))
-                if ":" in address[0] and sys.version_info < (3, 12):
-                    # Before 3.12, http.client writes "CONNECT ::1:443" without brackets.
-                    setattr(conn, "_tunnel_host", f"[{address[0]}]")  # noqa: B010
+        """A connection: TCP (and CONNECT through a proxy) then TLS, all under ``timeout``."""
+        address = dial = target or (host, port)
+        if proxy is not None:
+            dial = _proxy_address(proxy)
         try:
-            conn.connect()  # TCP, plus the CONNECT exchange through a proxy
+            sock = socket.create_connection(dial, timeout=timeout)
+        except OSError as exc:
+            raise TransportError(str(exc), via_proxy=proxy is not None, connecting=True) from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if proxy is not None and scheme == "https":
+                _tunnel(sock, address, _proxy_auth(proxy))
         except _FAILURES as exc:
-            conn.close()
+            sock.close()
             raise TransportError(str(exc), via_proxy=proxy is not None, connecting=True) from exc
         if scheme == "https":
             try:
                 # SNI and the certificate check name the URL's host, wherever TCP went;
                 # ssl sends no SNI for IP literals.
-                conn.sock = self._settings.context.wrap_socket(conn.sock, server_hostname=host)
+                sock = self._settings.context.wrap_socket(sock, server_hostname=host)
             except _FAILURES as exc:
-                conn.close()
+                sock.close()
                 raise TransportError(str(exc), connecting=True) from exc
-        return conn
+        return _Connection(dial, sock)
 
     def _exchange(
         self,
@@ -206,6 +201,38 @@ class StdlibTransport:
 
 class _StaleConnection(Exception):
     """A pooled connection failed before any answer: retry on a fresh one."""
+
+
+def _tunnel(sock: socket.socket, address: tuple[str, int], headers: Mapping[str, str]) -> None:
+    """Ask the proxy on ``sock`` for a tunnel to ``address`` (HTTP ``CONNECT``)."""
+    authority = f"{_bracket(address[0])}:{address[1]}"
+    head = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+    answer = http.client.HTTPResponse(sock, method="CONNECT")
+    try:
+        answer.begin()  # the status and headers; the target speaks after our TLS hello
+    finally:
+        answer.close()
+    if answer.status != 200:
+        raise OSError(f"the proxy refused a tunnel to {authority}: {answer.status} {answer.reason}")
+
+
+def _proxy_address(proxy: str) -> tuple[str, int]:
+    """Where an ``http://host:port`` proxy listens; other kinds are refused."""
+    parts = urlsplit(proxy)
+    try:
+        port = parts.port or 80
+    except ValueError as exc:  # not a number, out of range
+        raise TransportError(f"proxy {proxy!r}: {exc}", via_proxy=True, connecting=True) from exc
+    if parts.scheme != "http" or not parts.hostname:
+        raise TransportError(
+            f"proxy {proxy!r}: the stdlib transport supports http:// proxies only "
+            "(install urllib3 for https:// proxies)",
+            via_proxy=True,
+            connecting=True,
+        )
+    return parts.hostname, port
 
 
 def _bracket(host: str) -> str:
@@ -299,16 +326,18 @@ class StdlibResponse:
     def release(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
-            return
+            return  # already released or closed
         self._raw.close()  # frees http.client's state for the next request; keeps the socket
         if self._finished and not self._raw.will_close:
             self._transport._checkin(self._key, conn)
-        else:
-            conn.close()
+            return
+        conn.close()
+        self._sock.close()
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
+        if conn is None:
+            return  # already released (maybe to the pool) or closed
         self._raw.close()
-        if conn is not None:
-            conn.close()
+        conn.close()
         self._sock.close()
