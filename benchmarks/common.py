@@ -18,12 +18,12 @@ from dummyserver.nginx import Nginx, find_nginx
 
 __all__ = [
     "FULL",
-    "KiB",
-    "MiB",
     "QUICK",
     "CaseResult",
     "Context",
+    "KiB",
     "Measure",
+    "MiB",
     "Sizes",
     "Target",
     "Tool",

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import robustfetch
-
 from benchmarks.common import (
-    MiB,
     CaseResult,
     Context,
+    MiB,
     Target,
     Tool,
     alternate,
@@ -28,8 +27,8 @@ __all__ = [
     "SDIST",
     "big_file",
     "curl_command",
-    "many_files",
     "make_sdist",
+    "many_files",
     "rf_fetch",
     "transports",
     "urllib_download",
@@ -42,7 +41,7 @@ CURL = "curl -o (no hash)"
 _SHM = " → /dev/shm"
 
 # A build backend inside the sdist: pip asks it for metadata, nothing needs installing.
-_BACKEND = '''
+_BACKEND = """
 import os
 
 
@@ -60,7 +59,7 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     raise RuntimeError("a benchmark package: download it, do not build it")
-'''
+"""
 
 
 def rf_fetch(ctx: Context, path: str, dest: Path, **options: Any) -> Callable[[], None]:
@@ -87,11 +86,11 @@ def urllib_download(
     """What a bootstrap script does with the standard library: stream, hash, rename."""
     partial = dest.with_name(dest.name + ".part")
     hasher = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-        with open(partial, "wb") as handle:
-            for chunk in iter(lambda: response.read(MiB), b""):
-                hasher.update(chunk)
-                handle.write(chunk)
+    opened = urllib.request.urlopen(url, timeout=timeout, context=context)
+    with opened as response, open(partial, "wb") as handle:
+        for chunk in iter(lambda: response.read(MiB), b""):
+            hasher.update(chunk)
+            handle.write(chunk)
     if hasher.hexdigest() != digest:
         partial.unlink()
         raise RuntimeError(f"sha256 mismatch for {url}")
@@ -156,7 +155,12 @@ def big_file(ctx: Context) -> CaseResult:
     pip = [ctx.python, "-m", "pip", "download", "--no-deps", "--no-build-isolation"]
     pip += ["--no-cache-dir", "--disable-pip-version-check", "--quiet", "--cert"]
     pip += [str(ctx.ca_file), "--index-url", ctx.url("/simple/"), "--dest", str(ctx.out)]
-    pip_env = {**ctx.env, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1"}
+    # Only the command line counts: no config file, no PIP_* variables, and no
+    # REQUESTS_CA_BUNDLE (it would override --cert).
+    ignored = {k for k in ctx.env if k.startswith("PIP_")}
+    ignored |= {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+    pip_env = {k: v for k, v in ctx.env.items() if k not in ignored}
+    pip_env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INPUT="1")
     sdist_size = (ctx.root / "packages" / sdist.name).stat().st_size
     full = _has_size(out, size)
     tools = [
@@ -180,7 +184,7 @@ def big_file(ctx: Context) -> CaseResult:
             Tool(CURL + _SHM, lambda: _none(run_quiet(shm_curl)), in_shm, reference=RF + _SHM),
         ]
     case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
-    add_target(case, "≤ 1.05 × curl -o (no hash)", RF, CURL, 1.05)
+    add_target(case, "≤ 1.05 x curl -o (no hash)", RF, CURL, 1.05)
     add_target(case, "faster than curl -o, then sha256sum", RF, tools[2].name, 1.0, strict=True)
     case.notes += [
         f"The first five rows write to one folder on disk (`{ctx.out}`); the `/dev/shm` rows"
@@ -237,12 +241,12 @@ def many_files(ctx: Context) -> CaseResult:
     for tool in tools:
         tool.check, tool.counter = check, connections
     case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
-    add_target(case, "≤ 1.25 × curl --parallel", reference, tools[1].name, 1.25)
+    add_target(case, "≤ 1.25 x curl --parallel", reference, tools[1].name, 1.25)
     loop = case.ratio(tools[2].name, reference)
     case.targets.append(
         Target(
-            "≥ 5 × faster than the sequential urllib loop",
-            "—" if loop is None else f"{loop:.1f} × faster",
+            "≥ 5 x faster than the sequential urllib loop",
+            "—" if loop is None else f"{loop:.1f} x faster",
             None if loop is None else loop >= 5,
         )
     )
@@ -265,13 +269,15 @@ def transports(ctx: Context) -> CaseResult:
     folder = ctx.shm or ctx.out
     dest, path = folder / "big.bin", "/big.bin"
     tools = [
-        Tool("transport=stdlib", rf_fetch(ctx, path, dest, transport="stdlib"), unavailable=missing),
+        Tool(
+            "transport=stdlib", rf_fetch(ctx, path, dest, transport="stdlib"), unavailable=missing
+        ),
         Tool("transport=urllib3", rf_fetch(ctx, path, dest, transport="urllib3")),
     ]
     for tool in tools:
         tool.check = _has_size(dest, size)
     case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
-    add_target(case, "stdlib ≤ 1.3 × urllib3", "transport=stdlib", "transport=urllib3", 1.3)
+    add_target(case, "stdlib ≤ 1.3 x urllib3", "transport=stdlib", "transport=urllib3", 1.3)
     where = "tmpfs (/dev/shm), so the disk does not hide" if ctx.shm else "disk"
     case.notes.append(f"Written to {where} the transports' own cost; hash verified.")
     if missing:
@@ -282,13 +288,13 @@ def transports(ctx: Context) -> CaseResult:
 def add_target(
     case: CaseResult, goal: str, ours: str, peer: str, limit: float, strict: bool = False
 ) -> None:
-    """A target of the form ``ours ≤ limit × peer`` (``<`` if ``strict``), on medians."""
+    """A target of the form ``ours ≤ limit x peer`` (``<`` if ``strict``), on medians."""
     ratio = case.ratio(ours, peer)
     if ratio is None:
         case.targets.append(Target(goal, "not available", None))
         return
     met = ratio < limit if strict else ratio <= limit
-    case.targets.append(Target(goal, f"{ratio:.2f} × ({ours} ÷ {peer})", met))
+    case.targets.append(Target(goal, f"{ratio:.2f} x ({ours} ÷ {peer})", met))
 
 
 def _none(_: object) -> Optional[float]:
