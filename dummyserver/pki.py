@@ -1,12 +1,14 @@
-"""A test certificate authority built on ``cryptography`` alone (trustme's API, the parts used).
+"""The test certificate authority: trustme, or the same API on ``cryptography`` alone.
 
-trustme needs the ``idna`` package; the test suite must also run where ``idna``
-(like urllib3 and certifi) is not installed, to prove robustfetch does not
-need it. Unicode names are encoded with Python's own ``idna`` codec.
+trustme is what the tests use; but trustme needs the ``idna`` package, and
+the suite must also run where ``idna`` (like urllib3 and certifi) is not
+installed, to prove robustfetch does not need it. There, the fallback below
+stands in, encoding Unicode names with Python's own ``idna`` codec.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import enum
 import ipaddress
@@ -158,3 +160,8 @@ def _general_name(identity: str) -> x509.GeneralName:
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
+
+
+# The real thing wherever it is installed (the test extra).
+with contextlib.suppress(ImportError):
+    from trustme import CA, Blob, KeyType, LeafCert  # type: ignore[assignment]
