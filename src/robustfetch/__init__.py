@@ -1,13 +1,23 @@
 """robustfetch: download from ordered sources, verify while streaming, explain failures."""
 
+from typing import TYPE_CHECKING
+
 from ._version import __version__
 from .api import Fetcher, fetch, fetch_many
-from .certinfo import CertificateInfo
 from .errors import Attempt, FetchError, Reason
-from .hostprobe import AddressReport, HostReport, probe_host
-from .probe import Capabilities, probe
 from .results import FetchResult, ProgressEvent, Request
 from .rewrite import rewrite_url
+
+# The diagnostics (probe, probe_host and their reports) load on first use:
+# every program that downloads would otherwise pay for them at import.
+_LAZY = {
+    "AddressReport": "hostprobe",
+    "Capabilities": "probe",
+    "CertificateInfo": "certinfo",
+    "HostReport": "hostprobe",
+    "probe": "probe",
+    "probe_host": "hostprobe",
+}
 
 __all__ = [
     "AddressReport",
@@ -28,3 +38,20 @@ __all__ = [
     "probe_host",
     "rewrite_url",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'robustfetch' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .certinfo import CertificateInfo
+    from .hostprobe import AddressReport, HostReport, probe_host
+    from .probe import Capabilities, probe

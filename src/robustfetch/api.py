@@ -5,21 +5,21 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from .cache import Cache
 from .digests import expected_hashes
-from .engine import Engine, Job
 from .errors import FetchError
 from .options import Options, make_options
-from .plan import plan_sources
+from .plan import Job, plan_sources
 from .proxies import proxies_from_environment
 from .results import FetchResult, PathArg, Request
 from .tls import make_context, resolve_trust
 from .transport import Transport, TransportSettings, make_transport
 from .urls import check_url, filename_from_url
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 __all__ = ["Fetcher", "fetch", "fetch_many"]
 
@@ -123,6 +123,8 @@ class Fetcher:
             except FetchError as error:
                 return error
 
+        from concurrent.futures import ThreadPoolExecutor  # only fetch_many needs threads
+
         with ThreadPoolExecutor(max_workers=min(workers, max(len(jobs), 1))) as pool:
             return list(pool.map(run, jobs))
 
@@ -137,6 +139,10 @@ class Fetcher:
         return self._engine(opts, self._shared_transport()).run(job)
 
     def _engine(self, opts: Options, transport: Transport) -> Engine:
+        # The engine (and what it needs) loads on the first fetch, not at import.
+        from .cache import Cache
+        from .engine import Engine
+
         cache = None
         if opts.cache_dir is not None:
             cache = Cache(opts.cache_dir, opts.cache_dirs_readonly)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import email.utils
 import random
 import time
 from typing import Callable, Optional
@@ -70,6 +69,8 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Opti
     text = value.strip()
     if text.isdigit():
         return float(text)
+    import email.utils  # rare: most Retry-After headers hold seconds
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

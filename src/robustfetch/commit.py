@@ -6,7 +6,6 @@ import contextlib
 import io
 import json
 import os
-import secrets
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,7 +46,7 @@ class Staging:
     @classmethod
     def beside(cls, folder: Path, name: str, expected: Mapping[str, str]) -> Staging:
         """A fresh, uniquely named staging file in ``folder``."""
-        path = folder / f".{name[:180]}.{secrets.token_hex(4)}.robustfetch-part"
+        path = folder / f".{name[:180]}.{os.urandom(4).hex()}.robustfetch-part"
         return cls(path, expected)
 
     @classmethod
@@ -153,7 +152,7 @@ class Staging:
 
 def place(source: Path, target: Path) -> None:
     """Put a verified file at ``target`` atomically: a hard link if possible, else a copy."""
-    temporary = target.parent / f".{target.name[:180]}.{secrets.token_hex(4)}.robustfetch-part"
+    temporary = target.parent / f".{target.name[:180]}.{os.urandom(4).hex()}.robustfetch-part"
     try:
         try:
             os.link(source, temporary)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,14 +17,14 @@ from .digests import is_pinned
 from .errors import Attempt, FetchError, Reason, SourceFailed
 from .health import HealthStore
 from .options import Options
-from .plan import Source, mirror_host, rank_mirrors
+from .plan import Job, Source, mirror_host, rank_mirrors
 from .pypi import sdist_ref
 from .resolver import ask_pypi
 from .results import FetchResult
 from .transfer import Transfer
 from .transport import Transport
 
-__all__ = ["Engine", "Job"]
+__all__ = ["Engine"]
 
 log = logging.getLogger("robustfetch")
 
@@ -43,22 +42,6 @@ TLS_REASONS = frozenset(
 
 #: How long to wait for another process downloading the same file.
 LOCK_WAIT = 15 * 60.0
-
-
-@dataclass(frozen=True)
-class Job:
-    """One request, checked and planned.
-
-    :param sources: in the order they are tried.
-    :param expected: algorithm -> hex digest; empty when nothing is pinned.
-    :param dest: the final path, or ``None`` to keep the file in the cache.
-    :param name: the file name, for staging files.
-    """
-
-    sources: list[Source]
-    expected: Mapping[str, str]
-    dest: Optional[Path]
-    name: str
 
 
 class Engine:
@@ -146,6 +129,8 @@ class Engine:
         hosts = {mirror_host(s.url): s.url for s in job.sources if s.origin == "mirror"}
         if not hosts:
             return {}
+        from concurrent.futures import ThreadPoolExecutor  # only mirror_order="fastest"
+
         timeout = min(self.options.connect_timeout, 3.0)
         measure = self.transfer.transport.connect_time
         with ThreadPoolExecutor(max_workers=min(len(hosts), 8)) as pool:

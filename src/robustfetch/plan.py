@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -17,7 +18,31 @@ from .pypi import sdist_ref
 from .rewrite import RuleSet
 from .urls import default_port, normalise_host, strip_fragment
 
-__all__ = ["Source", "mirror_host", "mirror_url", "plan_sources", "rank_mirrors", "source_key"]
+__all__ = [
+    "Job",
+    "Source",
+    "mirror_host",
+    "mirror_url",
+    "plan_sources",
+    "rank_mirrors",
+    "source_key",
+]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request, checked and planned.
+
+    :param sources: in the order they are tried.
+    :param expected: algorithm -> hex digest; empty when nothing is pinned.
+    :param dest: the final path, or ``None`` to keep the file in the cache.
+    :param name: the file name, for staging files.
+    """
+
+    sources: list[Source]
+    expected: Mapping[str, str]
+    dest: Optional[Path]
+    name: str
 
 
 @dataclass(frozen=True)
