@@ -6,6 +6,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import warnings
@@ -47,7 +48,7 @@ def parse_digest(algorithm: str, value: str) -> str:
     prefix = algorithm + ":"
     if text.startswith(prefix):
         text = text[len(prefix) :]
-    size = hashlib.new(algorithm).digest_size * 2
+    size = _hex_length(algorithm)
     if len(text) != size or not _HEX.fullmatch(text):
         raise ValueError(
             f"malformed {algorithm} digest {value!r}: expected {size} hexadecimal characters"
@@ -55,6 +56,7 @@ def parse_digest(algorithm: str, value: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=64)
 def normalise_algorithm(name: str) -> str:
     """Return the hashlib name for ``name`` ("SHA-256" -> "sha256"), or raise ``ValueError``."""
     if not isinstance(name, str):
@@ -66,6 +68,11 @@ def normalise_algorithm(name: str) -> str:
         if _squash(known) == candidate:
             return known.lower()
     raise ValueError(f"unknown hash algorithm {name!r}")
+
+
+@functools.lru_cache(maxsize=64)
+def _hex_length(algorithm: str) -> int:
+    return hashlib.new(algorithm).digest_size * 2
 
 
 def _squash(name: str) -> str:

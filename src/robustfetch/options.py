@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -68,7 +69,7 @@ class Options:
 
     def rule_set(self) -> RuleSet:
         """User rules (``rules=``, then the config file) over the built-in ones."""
-        return RuleSet(self.rules + self.config_rules, builtin=self.rewrite)
+        return _rule_set(self.rules + self.config_rules, self.rewrite)
 
 
 # config_rules is derived from config, never given.
@@ -93,6 +94,12 @@ def make_options(base: Optional[Options] = None, **given: Any) -> Options:
     options = replace(base, **checked)
     _check_combination(options)
     return options
+
+
+@functools.lru_cache(maxsize=16)
+def _rule_set(rules: tuple[Rule, ...], builtin: bool) -> RuleSet:
+    # Built once per distinct set of rules, not once per request.
+    return RuleSet(rules, builtin=builtin)
 
 
 def default_cache_dir() -> Path:
