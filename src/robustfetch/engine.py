@@ -23,6 +23,7 @@ from .resolver import ask_pypi
 from .results import FetchResult
 from .transfer import Transfer
 from .transport import Transport
+from .urls import authority
 
 __all__ = ["Engine"]
 
@@ -238,7 +239,7 @@ class Engine:
         The first address is taken as the one that failed (it is tried first).
         """
         for address in self.transfer.transport.addresses(source.url)[1:]:
-            shown = _address_text(address)
+            shown = authority(*address)
             try:
                 self.transfer.fetch(source.url, staging, deadline_at, False, address)
             except SourceFailed as failure:
@@ -315,11 +316,6 @@ def _mirror_outcomes(job: Job, attempts: list[Attempt]) -> dict[str, bool]:
     """Mirror host -> whether its last try this run succeeded."""
     mirrors = {s.url for s in job.sources if s.origin == "mirror"}
     return {mirror_host(a.url): a.reason is None for a in attempts if a.url in mirrors}
-
-
-def _address_text(address: tuple[str, int]) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _not_found(attempts: list[Attempt]) -> bool:

@@ -9,7 +9,6 @@ a glance.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from .probe import _mask, _os_text
 from .proxies import proxies_from_environment, proxy_for
 from .tls import make_context, resolve_trust
 from .transport import TransportSettings
-from .urls import normalise_host, split_host_port
+from .urls import authority, is_ip_literal, normalise_host, split_host_port
 
 __all__ = ["AddressReport", "HostReport", "probe_host"]
 
@@ -140,7 +139,7 @@ def probe_host(url_or_host: str, **options: Any) -> HostReport:
     settings = TransportSettings(context, connect_to=opts.connect_to)
     target = settings.target_for(host, port)
     proxies = dict(opts.proxies) if opts.proxies is not None else proxies_from_environment()
-    proxy = None if target else proxy_for(f"https://{_authority(host, port)}/", proxies)
+    proxy = None if target else proxy_for(f"https://{authority(host, port)}/", proxies)
     timeout = opts.connect_timeout
     connectors: list[tuple[str, _Connect]] = []
     common: dict[str, Any] = {"host": host, "port": port, "trust": trust.describe()}
@@ -149,7 +148,7 @@ def probe_host(url_or_host: str, **options: Any) -> HostReport:
         connectors.append((_mask(proxy), lambda: _tunnel(proxy, host, port, timeout)))
     else:
         name, real_port = target or (host, port)
-        common["connect_to"] = _authority(name, real_port) if target else None
+        common["connect_to"] = authority(name, real_port) if target else None
         try:
             found = socket.getaddrinfo(name, real_port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
@@ -160,7 +159,7 @@ def probe_host(url_or_host: str, **options: Any) -> HostReport:
                 connectors.append((str(sockaddr[0]), _connector(family, sockaddr, timeout)))
     results = [_probe_address(label, c, host, settings.context, opts) for label, c in connectors]
     first = next(((c, der) for (_, c), (_, der) in zip(connectors, results) if der), None)
-    if _is_ip(host):
+    if is_ip_literal(host):
         requires, note = None, "not tested: no SNI is sent to an IP address anyway"
     elif first is None:
         requires, note = None, "not tested: no address completed a TLS handshake"
@@ -225,7 +224,7 @@ def _classify(exc: BaseException, host: str, opts: Options) -> SourceFailed:
         phase="connect",
         timeout=opts.connect_timeout,
         timeout_name="connect_timeout",
-        sni_sent=not _is_ip(host),
+        sni_sent=not is_ip_literal(host),
         via_proxy=isinstance(exc, _ProxyFailure),
         ca_description=resolve_trust(opts.ca_bundle, opts.trust).describe(),
     )
@@ -267,8 +266,8 @@ def _tunnel(proxy: str, host: str, port: int, timeout: float) -> socket.socket:
     parts = urlsplit(proxy)
     if parts.scheme != "http":
         raise _ProxyFailure(f"only http:// proxies can be probed, not {_mask(proxy)}")
-    authority = _authority(host, port)
-    head = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+    target = authority(host, port)
+    head = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
     if parts.username is not None:
         secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         head += f"Proxy-Authorization: Basic {base64.b64encode(secret).decode()}\r\n"
@@ -286,7 +285,7 @@ def _tunnel(proxy: str, host: str, port: int, timeout: float) -> socket.socket:
             answer += chunk
         status = answer.split(b"\r\n", 1)[0].decode("latin-1")
         if status.split(" ")[1:2] != ["200"]:
-            raise _ProxyFailure(f"proxy {_mask(proxy)} refused CONNECT {authority}: {status}")
+            raise _ProxyFailure(f"proxy {_mask(proxy)} refused CONNECT {target}: {status}")
     except OSError:
         sock.close()
         raise
@@ -329,15 +328,3 @@ def _host_and_port(text: str) -> tuple[str, int]:
         return normalise_host(parts.hostname), port
     name, given = split_host_port(text)
     return name, given or 443
-
-
-def _authority(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from .policy import check_plain_http, follow_redirect, headers_for_redirect, is_
 from .results import ProgressEvent
 from .sink import THREADED_MIN, Sink
 from .transport import Response, Transport, TransportError
+from .urls import is_ip_literal
 
 __all__ = ["Transfer"]
 
@@ -283,7 +283,7 @@ class Transfer:
             expected=length,
             timeout=getattr(self.options, name),
             timeout_name=name,
-            sni_sent=not _is_ip(host),
+            sni_sent=not is_ip_literal(host),
             via_proxy=exc.via_proxy,
             ca_description=self.trust,
         )
@@ -374,11 +374,3 @@ def _drain(response: Response) -> bytes:
         pass
     response.close()
     return body
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -13,9 +13,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 __all__ = [
     "SCHEMES",
+    "authority",
     "check_url",
     "default_port",
     "filename_from_url",
+    "is_ip_literal",
     "local_path",
     "normalise_host",
     "split_host_port",
@@ -171,6 +173,24 @@ def filename_from_url(url: str) -> str:
     if name in ("", ".", ".."):
         raise ValueError(f"cannot take a file name from the path of {url!r}: give a file as dest")
     return name
+
+
+def authority(host: str, port: int) -> str:
+    """``host:port``, with IPv6 addresses in brackets.
+
+    >>> authority("::1", 443)
+    '[::1]:443'
+    """
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def is_ip_literal(host: str) -> bool:
+    """Whether ``host`` is an IP address (no SNI is sent to those)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def local_path(url: str) -> str:

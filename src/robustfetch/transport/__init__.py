@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Protocol
@@ -72,6 +73,24 @@ class TransportSettings:
             if address not in addresses:
                 addresses.append(address)
         return addresses
+
+    def connect_time(self, url: str, timeout: float) -> Optional[float]:
+        """:meth:`Transport.connect_time`, shared by the implementations."""
+        from ..proxies import proxy_for
+        from ..urls import normalise_host
+
+        parts = urlsplit(url)
+        host = normalise_host(parts.hostname or "")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if proxy_for(url, self.proxies):
+            return 0.0
+        address = self.target_for(host, port) or (host, port)
+        started = time.monotonic()
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+        except OSError:
+            return None
+        return time.monotonic() - started
 
     def target_for(self, host: str, port: int) -> Optional[tuple[str, int]]:
         """Where ``host:port`` really connects, by ``connect_to``, or ``None``."""

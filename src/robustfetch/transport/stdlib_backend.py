@@ -14,7 +14,6 @@ import http.client
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Optional, Union
 from urllib.parse import quote, unquote, urlsplit
@@ -101,18 +100,7 @@ class StdlibTransport:
         return self._settings.resolve(url)
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
-        parts = urlsplit(url)
-        host = normalise_host(parts.hostname or "")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        if proxy_for(url, self._settings.proxies):
-            return 0.0
-        address = self._settings.target_for(host, port) or (host, port)
-        started = time.monotonic()
-        try:
-            socket.create_connection(address, timeout=timeout).close()
-        except OSError:
-            return None
-        return time.monotonic() - started
+        return self._settings.connect_time(url, timeout)
 
     def close(self) -> None:
         with self._lock:
