@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,6 +76,16 @@ class Context:
     def url(self, path: str) -> str:
         return self.nginx.url(path)
 
+    def alternate(self, tools: Sequence[Tool], warm_up: bool = True) -> list[Measure]:
+        """:func:`alternate` with this context's rounds, clean outputs and nginx's CPU."""
+        return alternate(
+            tools,
+            self.sizes.rounds,
+            self.clean_outputs,
+            warm_up=warm_up,
+            server_cpu=self.nginx.cpu_seconds,
+        )
+
     def clean_outputs(self) -> None:
         """Empty the output folders and flush dirty pages, so each run starts alike."""
         for folder in (self.out, self.shm):
@@ -116,6 +127,8 @@ class Measure:
     unavailable: str = ""
     note: str = ""
     reference: Optional[str] = None
+    cpu: list[float] = field(default_factory=list)  # client CPU seconds per run
+    server_cpu: list[float] = field(default_factory=list)  # nginx CPU seconds per run
 
     @property
     def ok(self) -> bool:
@@ -165,18 +178,23 @@ def alternate(
     rounds: int,
     before: Optional[Callable[[], None]] = None,
     progress: Callable[[str], None] = print,
+    warm_up: bool = True,
+    server_cpu: Optional[Callable[[], Optional[float]]] = None,
 ) -> list[Measure]:
     """Run every tool ``rounds`` times, round-robin, each round starting one tool later.
 
-    ``before`` runs (untimed) before every run. A tool that fails once is
-    reported with its error and not run again.
+    With ``warm_up``, every tool runs once first, untimed (bytecode compiled,
+    binaries and files in the page cache). ``before`` runs (untimed) before
+    every run. A tool that fails once is reported with its error and not run again.
+    Each run's client CPU time (this process and the children it waited for) is
+    recorded, and the server's if ``server_cpu`` reads it.
     """
     measures = [
         Measure(t.name, unavailable=t.unavailable, note=t.note, reference=t.reference)
         for t in tools
     ]
     live = [i for i, t in enumerate(tools) if not t.unavailable]
-    for round_index in range(rounds):
+    for round_index in range(-1 if warm_up else 0, rounds):
         shift = round_index % len(live) if live else 0
         for index in live[shift:] + live[:shift]:
             tool, measure = tools[index], measures[index]
@@ -186,9 +204,11 @@ def alternate(
                 if before is not None:
                     before()
                 count = tool.counter() if tool.counter is not None else None
-                started = time.perf_counter()
+                server = server_cpu() if server_cpu is not None else None
+                cpu, started = _cpu(), time.perf_counter()
                 value = tool.run()
-                elapsed = time.perf_counter() - started
+                elapsed, cpu = time.perf_counter() - started, _cpu() - cpu
+                server_after = server_cpu() if server_cpu is not None else None
                 if tool.check is not None:
                     tool.check()
                 if count is not None:
@@ -197,9 +217,25 @@ def alternate(
                 measure.error = f"{type(exc).__name__}: {exc}".strip()[:500]
                 progress(f"    {tool.name}: FAILED {measure.error}")
                 continue
+            if round_index < 0:
+                measure.counts.clear()
+                progress(f"    warm-up {tool.name}: {elapsed:.3f} s")
+                continue
             measure.values.append(elapsed if value is None else value)
+            measure.cpu.append(cpu)
+            if server is not None and server_after is not None:
+                measure.server_cpu.append(server_after - server)
             progress(f"    round {round_index + 1} {tool.name}: {measure.values[-1]:.3f}")
     return measures
+
+
+def _cpu() -> float:
+    """User + system seconds of this process and of the children it has waited for."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_quiet(

@@ -130,7 +130,8 @@ def hanging_source(ctx: Context) -> CaseResult:
             Tool(f"urllib loop [primary, fallback], timeout={peer:g}", urllib_loop, check),
             Tool(f"curl --max-time {peer:g}, then the fallback", curl, check),
         ]
-        case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
+        # Nothing to warm up, and a round of the peers takes twice their timeout.
+        case.measures = ctx.alternate(tools, warm_up=False)
     ours_measure = case.get(rf)
     limit = stall + 0.5
     measured = "—" if ours_measure is None else f"worst of {len(ours_measure.values)}: "
@@ -162,7 +163,7 @@ def memory(ctx: Context) -> CaseResult:
     names = {size: f"fetch {size // MiB} MiB" for size in (half, full)}
     tools = [tool(f"/small/f{0:04}.bin", f"fetch {small // 1024} KiB (baseline)")]
     tools += [tool(f"/mem-{size // MiB}.bin", names[size]) for size in (half, full)]
-    case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
+    case.measures = ctx.alternate(tools)
     top, low = case.get(names[full]), case.get(names[half])
     met: Optional[bool] = None
     shown = "—"
@@ -171,7 +172,7 @@ def memory(ctx: Context) -> CaseResult:
     case.targets.append(Target(f"≤ 60 MiB RSS fetching {full // MiB} MiB", shown, met))
     if top is not None and low is not None:
         growth = top.median - low.median
-        flat = Target("flat as the size doubles (grows ≤ 4 MiB)", f"+{growth:.1f} MiB", None)
+        flat = Target("flat as the size doubles (grows ≤ 4 MiB)", f"{growth:+.1f} MiB", None)
         flat.met = growth <= 4
         case.targets.append(flat)
     case.notes.append(
@@ -188,16 +189,14 @@ def imports(ctx: Context) -> CaseResult:
     case = CaseResult("imports", title, "ms", "import robustfetch")
     names = ["robustfetch", "urllib3", "requests"]
     bare = "python -c pass"
-    tools = [Tool(bare, _timed([ctx.python, "-c", "pass"], ctx), reference=bare)]
+    env = ctx.env
+    tools = [Tool(bare, _timed([ctx.python, "-c", "pass"], env), reference=bare)]
     for name in names:
         found = importlib.util.find_spec(name) is not None
         missing = "" if found else f"not installed (pip install {name}, or the bench extra)"
-        tool = Tool(f"import {name}", _timed([ctx.python, "-c", f"import {name}"], ctx))
+        tool = Tool(f"import {name}", _timed([ctx.python, "-c", f"import {name}"], env))
         tool.unavailable = missing
         tools.append(tool)
-    for warm in tools:  # compile the .pyc files first
-        if not warm.unavailable:
-            warm.run()
     case.measures = alternate(tools, ctx.sizes.import_rounds, progress=lambda _: None)
     for measure in case.measures:
         measure.values = [v * 1000 for v in measure.values]  # milliseconds
@@ -224,13 +223,15 @@ def imports(ctx: Context) -> CaseResult:
         "Among urllib3, requests, certifi, idna, ssl, http.client, email.parser,"
         " concurrent.futures, hashlib and threading, `import robustfetch` loads: "
         + (", ".join(f"`{n}`" for n in loaded) or "none")
-        + f". {ctx.sizes.import_rounds} rounds each, after one warm-up run."
+        + f". {ctx.sizes.import_rounds} rounds each, after one warm-up run that compiles"
+        " every module's bytecode into the cache folder all child processes share"
+        " (`PYTHONPYCACHEPREFIX`), as a pip install would have."
     )
     return case
 
 
-def _timed(command: list[str], ctx: Context) -> Callable[[], Optional[float]]:
+def _timed(command: list[str], env: dict[str, str]) -> Callable[[], Optional[float]]:
     def run() -> None:
-        run_quiet(command, env=ctx.env)
+        run_quiet(command, env=env)
 
     return run

@@ -18,8 +18,8 @@ from benchmarks.common import CaseResult, Measure
 __all__ = ["machine", "render", "versions"]
 
 
-def machine(out: Path) -> list[tuple[str, str]]:
-    """CPU, cores, memory, kernel and the output folder's file system."""
+def machine(out: Path, load: Optional[tuple[float, float, float]]) -> list[tuple[str, str]]:
+    """CPU, cores, memory, kernel, the output folder's file system, the load before."""
     cpu = _first_field(Path("/proc/cpuinfo"), "model name") or platform.processor() or "?"
     cores = str(os.cpu_count() or "?")
     if hasattr(os, "sched_getaffinity"):
@@ -32,6 +32,7 @@ def machine(out: Path) -> list[tuple[str, str]]:
         ("memory", memory),
         ("kernel", f"{platform.system()} {platform.release()} ({platform.machine()})"),
         ("output folder", f"`{out}` on {_file_system(out)}"),
+        ("load average before the run", _load(load)),
     ]
 
 
@@ -90,19 +91,22 @@ def render(
 
 def _table(case: CaseResult) -> list[str]:
     counted = any(m.counts for m in case.measures)
+    cpu = case.unit == "s" and any(m.cpu for m in case.measures)
     head = ["tool", f"median ({case.unit})", "min", "max"]
     if case.reference:
         head.append(f"ratio: {case.reference} ÷ tool" if _mixed(case) else "robustfetch ÷ tool")
+    if cpu:
+        head += ["client CPU (s)", "nginx CPU (s)"]
     if counted:
         head.append("TCP connections")
     head.append("note")
     rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for measure in case.measures:
-        rows.append("| " + " | ".join(_cells(case, measure, counted)) + " |")
+        rows.append("| " + " | ".join(_cells(case, measure, counted, cpu)) + " |")
     return rows
 
 
-def _cells(case: CaseResult, measure: Measure, counted: bool) -> list[str]:
+def _cells(case: CaseResult, measure: Measure, counted: bool, cpu: bool) -> list[str]:
     cells = [measure.tool]
     if measure.ok:
         cells += [_num(measure.median), _num(min(measure.values)), _num(max(measure.values))]
@@ -113,6 +117,9 @@ def _cells(case: CaseResult, measure: Measure, counted: bool) -> list[str]:
         reference = measure.reference or case.reference
         ratio = case.ratio(reference, measure.tool)
         cells.append("—" if reference == measure.tool or ratio is None else f"{ratio:.2f}")
+    if cpu:
+        for values in (measure.cpu, measure.server_cpu):
+            cells.append(_num(statistics.median(values)) if values and measure.ok else "")
     if counted:
         cells.append(str(int(statistics.median(measure.counts))) if measure.counts else "")
     note = measure.note
@@ -125,6 +132,15 @@ def _cells(case: CaseResult, measure: Measure, counted: bool) -> list[str]:
 def _mixed(case: CaseResult) -> bool:
     """Whether the reference row is not simply robustfetch's (the transports case)."""
     return not case.reference.startswith("robustfetch")
+
+
+def _load(load: Optional[tuple[float, float, float]]) -> str:
+    if load is None:
+        return "?"
+    text = " / ".join(f"{value:.2f}" for value in load) + " (1 / 5 / 15 min)"
+    if load[0] >= 0.5:
+        text += ": other processes were busy, timings are noisier"
+    return text
 
 
 def _num(value: float) -> str:

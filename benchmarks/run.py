@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import robustfetch  # noqa: E402
 from benchmarks import others, report, transfers  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     FULL,
@@ -81,10 +80,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     selected = args.case or list(CASES)
     _loopback_only()
     nginx_binary = ensure_nginx()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     started = time.monotonic()
     results: list[CaseResult] = []
     with _context(sizes, selected, args.work_dir) as ctx:
-        _warm_up(ctx)
         for key in selected:
             print(f"== {key}", flush=True)
             try:
@@ -94,14 +93,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 failed = CaseResult(key, key.replace("_", " "), "s", "")
                 failed.error = f"{type(exc).__name__}: {exc}"[:500]
                 results.append(failed)
-        machine_rows = report.machine(ctx.out)
+        machine_rows = report.machine(ctx.out, load)
     elapsed = time.monotonic() - started
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
     today = datetime.date.today().isoformat()
     header = (
         f"`{command}` on {today}, in {elapsed:.0f} s: {sizes.rounds} rounds per case,"
-        " the tools alternated round-robin; each row gives the median (and min, max) of its"
-        " rounds. Ratios are medians divided: below 1, robustfetch is faster (or smaller)."
+        " the tools alternated round-robin after one untimed warm-up run each (not in case 3);"
+        " each row gives the median (and min, max) of its rounds. Ratios are medians divided:"
+        " below 1, robustfetch is faster (or smaller). CPU columns: user + system seconds of"
+        " the client (this process, or the child it waited for) and of nginx, per run."
         " All traffic stays on loopback: nginx over HTTPS with a test CA"
         " (`dummyserver.pki`), plus a Python test server for the source that never answers."
     )
@@ -138,7 +139,6 @@ def _context(sizes: Sizes, selected: Sequence[str], parent: Optional[Path]) -> I
         leaf.private_key_pem.write_to_path(key_file)
         digests = _make_files(www, sizes, selected)
         shm = _shm_folder(2 * sizes.big)
-        python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         with Nginx(www, leaf, access_log=True) as nginx:
             ctx = Context(
                 sizes=sizes,
@@ -150,7 +150,7 @@ def _context(sizes: Sizes, selected: Sequence[str], parent: Optional[Path]) -> I
                 cert_file=cert_file,
                 key_file=key_file,
                 digests=digests,
-                env={**os.environ, "PYTHONPATH": python_path},
+                env=_child_environment(work),
             )
             ctx.clean_outputs()
             yield ctx
@@ -158,6 +158,19 @@ def _context(sizes: Sizes, selected: Sequence[str], parent: Optional[Path]) -> I
         shutil.rmtree(work, ignore_errors=True)
         if shm is not None:
             shutil.rmtree(shm, ignore_errors=True)
+
+
+def _child_environment(work: Path) -> dict[str, str]:
+    """Children import ``dummyserver`` and cache bytecode in a folder of ours.
+
+    Bytecode is cached for every module alike, as after any pip install:
+    ``PYTHONDONTWRITEBYTECODE`` would recompile robustfetch's editable source at
+    every start, but not urllib3's installed ``.pyc`` files.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
 
 
 def _make_files(www: Path, sizes: Sizes, selected: Sequence[str]) -> dict[str, str]:
@@ -186,15 +199,6 @@ def _shm_folder(needed: int) -> Optional[Path]:
         return Path(tempfile.mkdtemp(prefix="rf-bench-", dir=shm))
     except OSError:
         return None
-
-
-def _warm_up(ctx: Context) -> None:
-    """Import what the in-process tools use, so round 1 does not pay for it."""
-    path = "/fallback.bin"
-    robustfetch.fetch(
-        ctx.url(path), ctx.digests[path], dest=ctx.out, cache_dir=None, ca_bundle=ctx.ca_file
-    )
-    ctx.clean_outputs()
 
 
 if __name__ == "__main__":

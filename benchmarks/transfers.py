@@ -6,7 +6,9 @@ import hashlib
 import io
 import os
 import ssl
+import statistics
 import tarfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -18,7 +20,6 @@ from benchmarks.common import (
     MiB,
     Target,
     Tool,
-    alternate,
     run_quiet,
     sha256_file,
 )
@@ -183,7 +184,7 @@ def big_file(ctx: Context) -> CaseResult:
             Tool(RF + _SHM, rf_fetch(ctx, path, shm_out), in_shm, reference=RF + _SHM),
             Tool(CURL + _SHM, lambda: _none(run_quiet(shm_curl)), in_shm, reference=RF + _SHM),
         ]
-    case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
+    case.measures = ctx.alternate(tools)
     add_target(case, "≤ 1.05 x curl -o (no hash)", RF, CURL, 1.05)
     add_target(case, "faster than curl -o, then sha256sum", RF, tools[2].name, 1.0, strict=True)
     case.notes += [
@@ -197,7 +198,33 @@ def big_file(ctx: Context) -> CaseResult:
     shm_ratio = case.ratio(RF + _SHM, CURL + _SHM)
     if shm_ratio is not None:
         case.notes.append(f"On tmpfs (no disk): robustfetch ÷ curl -o = {shm_ratio:.2f}.")
+    case.notes.append(_cpu_note(case, ctx, RF, CURL))
     return case
+
+
+def _cpu_note(case: CaseResult, ctx: Context, ours: str, peer: str) -> str:
+    """What the hash costs here, against the CPU the client and nginx use (cores)."""
+    data = (ctx.root / "big.bin").read_bytes()
+    started = time.perf_counter()
+    hashlib.sha256(data).hexdigest()
+    seconds = time.perf_counter() - started
+    text = (
+        f"SHA-256 of these {len(data) // MiB} MiB takes {seconds:.3f} s of one core here"
+        f" (hashlib); curl -o computes none. {os.cpu_count()} cores serve client and nginx"
+        " both"
+    )
+    mine, theirs = case.get(ours), case.get(peer)
+    if mine is None or theirs is None or not (mine.cpu and mine.server_cpu):
+        return text + "."
+    extra = statistics.median(mine.cpu) - statistics.median(theirs.cpu)
+    busy = (statistics.median(mine.cpu) + statistics.median(mine.server_cpu)) / mine.median
+    text += (
+        f": during robustfetch's runs client and nginx kept {busy:.1f} cores busy on"
+        f" average, and robustfetch used {extra:.2f} s more CPU than curl -o"
+    )
+    if busy >= 0.75 * (os.cpu_count() or 1):
+        text += ", work that finds no idle core to run on here"
+    return text + "."
 
 
 def many_files(ctx: Context) -> CaseResult:
@@ -212,12 +239,17 @@ def many_files(ctx: Context) -> CaseResult:
         "".join(f'url = "{ctx.url(p)}"\noutput = "{ctx.out / p[7:]}"\n' for p in paths)
     )
 
-    def fetch_many() -> None:
-        requests = [robustfetch.Request(ctx.url(p), ctx.digests[p], dest=ctx.out) for p in paths]
-        options = {"cache_dir": None, "ca_bundle": ctx.ca_file}
-        for result in robustfetch.fetch_many(requests, workers=8, **options):
-            if not isinstance(result, robustfetch.FetchResult):
-                raise result
+    def fetch_many(workers: int) -> Callable[[], None]:
+        def run() -> None:
+            requests = [
+                robustfetch.Request(ctx.url(p), ctx.digests[p], dest=ctx.out) for p in paths
+            ]
+            options = {"cache_dir": None, "ca_bundle": ctx.ca_file}
+            for result in robustfetch.fetch_many(requests, workers=workers, **options):
+                if not isinstance(result, robustfetch.FetchResult):
+                    raise result
+
+        return run
 
     def urllib_loop() -> None:
         for p in paths:
@@ -233,14 +265,20 @@ def many_files(ctx: Context) -> CaseResult:
         return lambda: len(ctx.nginx.connections(start))
 
     parallel = [*curl_command(ctx), "--parallel", "--parallel-max", "8", "-K", str(config)]
+
     tools = [
-        Tool(reference, fetch_many),
+        Tool(reference, fetch_many(8)),
         Tool("curl --parallel --parallel-max 8", lambda: _none(run_quiet(parallel))),
         Tool("sequential urllib.request loop", urllib_loop),
+        Tool(
+            "robustfetch.fetch_many(workers=1)",
+            fetch_many(1),
+            note="for comparison: one thread, one connection",
+        ),
     ]
     for tool in tools:
         tool.check, tool.counter = check, connections
-    case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
+    case.measures = ctx.alternate(tools)
     add_target(case, "≤ 1.25 x curl --parallel", reference, tools[1].name, 1.25)
     loop = case.ratio(tools[2].name, reference)
     case.targets.append(
@@ -254,6 +292,13 @@ def many_files(ctx: Context) -> CaseResult:
         "One output folder for all; curl does not verify hashes. TCP connections are"
         " counted by nginx (distinct `$connection` serial numbers in its access log)."
     )
+    per_file = [
+        f"{m.tool} {statistics.median(m.cpu) / count * 1e6:.0f} µs"
+        for m in case.measures
+        if m.ok and m.cpu
+    ]
+    if per_file:
+        case.notes.append("Client CPU per file: " + "; ".join(per_file) + ".")
     return case
 
 
@@ -261,22 +306,19 @@ def transports(ctx: Context) -> CaseResult:
     size = ctx.sizes.big
     title = f"Both transports on the {size // MiB} MiB file"
     case = CaseResult("transports", title, "s", "transport=stdlib")
-    try:
-        from robustfetch.options import TRANSPORT_CHOICES
-    except ImportError:  # an older layout
-        TRANSPORT_CHOICES = ("auto", "urllib3")
-    missing = "" if "stdlib" in TRANSPORT_CHOICES else "not available in this version"
+    import robustfetch.options
+
+    choices = getattr(robustfetch.options, "TRANSPORT_CHOICES", ())
+    missing = "" if "stdlib" in choices else "not available in this version"
     folder = ctx.shm or ctx.out
     dest, path = folder / "big.bin", "/big.bin"
+    check = _has_size(dest, size)
+    stdlib = rf_fetch(ctx, path, dest, transport="stdlib")
     tools = [
-        Tool(
-            "transport=stdlib", rf_fetch(ctx, path, dest, transport="stdlib"), unavailable=missing
-        ),
-        Tool("transport=urllib3", rf_fetch(ctx, path, dest, transport="urllib3")),
+        Tool("transport=stdlib", stdlib, check, unavailable=missing),
+        Tool("transport=urllib3", rf_fetch(ctx, path, dest, transport="urllib3"), check),
     ]
-    for tool in tools:
-        tool.check = _has_size(dest, size)
-    case.measures = alternate(tools, ctx.sizes.rounds, ctx.clean_outputs)
+    case.measures = ctx.alternate(tools)
     add_target(case, "stdlib ≤ 1.3 x urllib3", "transport=stdlib", "transport=urllib3", 1.3)
     where = "tmpfs (/dev/shm), so the disk does not hide" if ctx.shm else "disk"
     case.notes.append(f"Written to {where} the transports' own cost; hash verified.")

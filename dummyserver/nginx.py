@@ -9,10 +9,11 @@ certificate and serves a folder::
     with Nginx(root, certs.good) as nginx:
         nginx.url("/f.bin")            # https://localhost:<port>/f.bin
 
-The benchmarks use it too: files go out with ``sendfile`` and long keep-alive,
-``.html`` pages as ``text/html`` (a PEP 503 simple index), and each request is
-logged with its connection serial number, so :meth:`Nginx.connections` counts
-the TCP connections a client opened.
+The benchmarks use it too: connections are kept alive for any number of
+requests, ``.html`` pages go out as ``text/html`` (a PEP 503 simple index), each
+request is logged with its connection's serial number, so :meth:`Nginx.connections`
+counts the TCP connections a client opened, and :meth:`Nginx.cpu_seconds` tells
+what serving cost.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ events {{ worker_connections 256; }}
 http {{
     log_format connections '$connection $status $bytes_sent "$request"';
     access_log {access_log};
-    sendfile on;
-    tcp_nopush on;
     keepalive_requests 100000;
     client_body_temp_path {work}/body;
     proxy_temp_path {work}/proxy;
@@ -163,6 +162,23 @@ class Nginx:
         except OSError:
             return set()
         return {int(line.split(" ", 1)[0]) for line in lines if line[:1].isdigit()}
+
+    def cpu_seconds(self) -> Optional[float]:
+        """CPU time (user + system) nginx's master and workers used so far.
+
+        Read from ``/proc``; ``None`` where it is not available (not Linux).
+        """
+        if self.pid is None:
+            return None
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+            total = 0
+            for pid in [str(self.pid), *children]:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        except (OSError, ValueError, IndexError):
+            return None
+        return total / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         """Stop nginx (SIGQUIT to its PID; SIGKILL to its group after ``WAIT``); remove files."""
