@@ -79,6 +79,7 @@ class Fetcher:
         self.options = make_options(**options)
         self._settings = _transport_settings(self.options)
         self._transport: Optional[Transport] = None
+        self._default_engine: Optional[Engine] = None
         self._lock = threading.Lock()
 
     def __enter__(self) -> Fetcher:
@@ -91,6 +92,7 @@ class Fetcher:
         """Close pooled connections."""
         with self._lock:
             transport, self._transport = self._transport, None
+            self._default_engine = None
         if transport is not None:
             transport.close()
 
@@ -136,6 +138,8 @@ class Fetcher:
                 return self._engine(opts, transport).run(job)
             finally:
                 transport.close()
+        if opts is self.options:
+            return self._shared_engine().run(job)
         return self._engine(opts, self._shared_transport()).run(job)
 
     def _engine(self, opts: Options, transport: Transport) -> Engine:
@@ -148,6 +152,16 @@ class Fetcher:
             cache = Cache(opts.cache_dir, opts.cache_dirs_readonly)
         trust = resolve_trust(opts.ca_bundle, opts.trust).describe()
         return Engine(opts, transport, cache, trust)
+
+    def _shared_engine(self) -> Engine:
+        """One engine for this fetcher's own options, built on the first fetch."""
+        with self._lock:
+            engine = self._default_engine
+        if engine is None:
+            engine = self._engine(self.options, self._shared_transport())
+            with self._lock:
+                self._default_engine = engine
+        return engine
 
     def _shared_transport(self) -> Transport:
         with self._lock:

@@ -41,6 +41,7 @@ class Staging:
         self.validator: Optional[str] = None
         self.url: Optional[str] = None
         self._file: Optional[io.FileIO] = None
+        self.committed = False
         self._meta = path.with_name(path.name + ".json")
 
     @classmethod
@@ -72,10 +73,11 @@ class Staging:
 
     def __exit__(self, *exc_info: object) -> None:
         self._close()
-        if not (self.keep and self.size):
-            for path in (self.path, self._meta):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+        if self.committed or (self.keep and self.size):
+            return
+        for path in (self.path, self._meta) if self.keep else (self.path,):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def describe(self, url: str, validator: Optional[str]) -> None:
         """Record where the staged bytes come from (kept beside a resumable file)."""
@@ -94,7 +96,8 @@ class Staging:
         """The file, emptied, for a transfer from the first byte."""
         if expected is not None:
             self.expected = dict(expected)
-        self.verifier = Verifier(self.expected)
+        if self.verifier.size or expected is not None:
+            self.verifier = Verifier(self.expected)
         self.validator = self.url = None
         self._open(truncate_at=0)
 
@@ -127,8 +130,10 @@ class Staging:
         # or the new one, never a torn one; the rename itself is not synced
         # (a folder fsync per file halves fetch_many's speed).
         os.replace(self.path, target)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._meta)
+        self.committed = True
+        if self.keep:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._meta)
 
     def _open(self, truncate_at: int) -> io.FileIO:
         if self._file is None:
@@ -138,6 +143,8 @@ class Staging:
                 flags |= os.O_EXCL  # never reuse a file someone else put there
             fd = os.open(self.path, flags, 0o666)
             self._file = open(fd, "r+b", buffering=0)  # noqa: SIM115 - closed in _close
+            if not self.keep:
+                return self._file  # created empty: nothing to cut
         self._file.seek(truncate_at)
         self._file.truncate()
         return self._file
