@@ -573,6 +573,11 @@ def test_connect_time(https_server: Server, proxy: Proxy, make_client: Any) -> N
     assert direct.connect_time(f"https://127.0.0.1:{closed_port()}/", 2.0) is None
     proxied = make_client(proxies={"https": proxy.url})
     assert proxied.connect_time(https_server.url("/"), 2.0) == 0.0
+    # The server counts a connection when its accept loop gets to it: wait (bounded).
+    for _ in range(500):
+        if https_server.connections:
+            break
+        time.sleep(0.01)
     assert https_server.connections == 1 and proxy.connections == 0
 
 
