@@ -63,6 +63,10 @@ class Options:
     transport: str = "auto"
     pool_size: int = 8
 
+    def with_changes(self, **changes: Any) -> Options:
+        """A copy with ``changes`` applied and checked again."""
+        return make_options(self, **changes)
+
     def rule_set(self) -> RuleSet:
         """User rules (``rules=``, then the config file) over the built-in ones."""
         return _rule_set(self.rules + self.config_rules, self.rewrite)
