@@ -1,4 +1,4 @@
-"""Unit tests of robustfetch.backoff: what is retried, how long to wait, Retry-After."""
+"""Unit tests of robustfetch.policy.backoff: what is retried, how long to wait, Retry-After."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Optional
 import pytest
 
 from robustfetch import Reason
-from robustfetch import backoff as backoff_module
-from robustfetch.backoff import parse_retry_after, retry_delay, should_retry
+from robustfetch.policy import backoff as backoff_module
 from robustfetch.errors import SourceFailed
+from robustfetch.policy.backoff import parse_retry_after, retry_delay, should_retry
 
 #: "Wed, 21 Oct 2015 07:28:00 GMT" minus ten seconds.
 NOW = 1445412480.0 - 10.0

@@ -16,7 +16,7 @@ import pytest
 import robustfetch
 from dummyserver import Server
 from robustfetch import FetchError, Reason
-from robustfetch.cli import main
+from robustfetch.cli.main import main
 
 DATA = os.urandom(300_000)
 DIGEST = hashlib.sha256(DATA).hexdigest()

@@ -1,4 +1,4 @@
-"""Unit tests of robustfetch.classify: exceptions and HTTP answers mapped to Reasons."""
+"""Unit tests of robustfetch.policy.classify: exceptions and HTTP answers mapped to Reasons."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any, Callable, Optional
 import pytest
 
 from robustfetch import Reason
-from robustfetch.classify import classify_exception, classify_status
 from robustfetch.errors import SourceFailed
+from robustfetch.policy.classify import classify_exception, classify_status
 
 CA = "bundle (/etc/test/ca-bundle.pem)"
 

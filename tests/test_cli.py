@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dummyserver import Server, closed_port
-from robustfetch.cli import main
+from robustfetch.cli.main import main
 
 DATA = os.urandom(400_000)
 DIGEST = hashlib.sha256(DATA).hexdigest()

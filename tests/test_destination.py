@@ -157,7 +157,7 @@ def test_disk_full_while_writing_is_io_error(
     dest_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from robustfetch.commit import Staging
+    from robustfetch.store.staging import Staging
 
     data = os.urandom(size)
     first = https_server.route("/a/f.bin", body=data)

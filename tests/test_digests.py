@@ -1,4 +1,4 @@
-"""Unit tests of robustfetch.digests: digest parsing, hash merging and the streaming verifier."""
+"""Unit tests of policy.digests: digest parsing, hash merging and the streaming verifier."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from robustfetch.digests import (
+from robustfetch.policy.digests import (
     Verifier,
     WeakHashWarning,
     expected_hashes,

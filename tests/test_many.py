@@ -13,7 +13,7 @@ import pytest
 import robustfetch
 from dummyserver import Server
 from robustfetch import FetchError, FetchResult, Reason
-from robustfetch.cli import main
+from robustfetch.cli.main import main
 
 FILES = {f"/pkg/f{i:03}.bin": os.urandom(2048 + i) for i in range(300)}
 

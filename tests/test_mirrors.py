@@ -12,7 +12,7 @@ import pytest
 import robustfetch
 from dummyserver import Server, closed_port
 from robustfetch import FetchError, Reason
-from robustfetch.cli import main
+from robustfetch.cli.main import main
 
 DATA = os.urandom(80_000)
 DIGEST = hashlib.sha256(DATA).hexdigest()
@@ -152,7 +152,7 @@ def test_fastest_ignores_a_corrupt_health_record(
 
 
 def test_fastest_ignores_stale_failures(tmp_path: Path) -> None:
-    from robustfetch.health import STALE_AFTER, HealthStore
+    from robustfetch.store.health import STALE_AFTER, HealthStore
 
     store = HealthStore(tmp_path)
     store.record({"a.example:443": False}, {})

@@ -1,10 +1,10 @@
-"""Unit tests of robustfetch.plan: source order, de-duplication and mirror URLs."""
+"""Unit tests of robustfetch.policy.plan: source order, de-duplication and mirror URLs."""
 
 from __future__ import annotations
 
 import pytest
 
-from robustfetch.plan import Source, mirror_url, plan_sources, source_key
+from robustfetch.policy.plan import Source, mirror_url, plan_sources, source_key
 
 URL = "https://a.example/pub/f.tgz"
 
@@ -224,7 +224,7 @@ def test_planned_mirror_urls_have_no_spaces(filename: str) -> None:
 
 
 def test_rank_mirrors_weighs_remembered_failures() -> None:
-    from robustfetch.plan import FAILURE_PENALTY, rank_mirrors
+    from robustfetch.policy.plan import FAILURE_PENALTY, rank_mirrors
 
     url = Source("https://u.example/f", "url")
     a, b = Source("https://a.example/f", "mirror"), Source("https://b.example/f", "mirror")

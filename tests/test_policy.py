@@ -1,4 +1,4 @@
-"""Unit tests of robustfetch.policy: plain http, redirects and headers across redirects."""
+"""Unit tests of robustfetch.policy.hops: plain http, redirects and headers across redirects."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from robustfetch import Reason
 from robustfetch.errors import SourceFailed
-from robustfetch.policy import (
+from robustfetch.policy.hops import (
     check_plain_http,
     follow_redirect,
     headers_for_redirect,

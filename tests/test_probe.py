@@ -24,19 +24,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from dummyserver import Certs, Proxy, Server, closed_port, pki
-from robustfetch.certinfo import _validity
-from robustfetch.cli_probe import add_probe_command, run_probe
-from robustfetch.handshakes import (
+from robustfetch.cli.probe import add_probe_command, run_probe
+from robustfetch.diagnose.certificates import _validity
+from robustfetch.diagnose.client import probe
+from robustfetch.diagnose.handshakes import (
     _handshake_in_memory,
     _pinned_client,
     _throwaway_server_context,
     measure_tls_versions,
 )
-from robustfetch.hostprobe import probe_host
-from robustfetch.probe import probe
+from robustfetch.diagnose.host import probe_host
 
 # The package exports a probe() function that shadows its probe module's name.
-probe_module = importlib.import_module("robustfetch.probe")
+probe_module = importlib.import_module("robustfetch.diagnose.client")
 
 UTC = dt.timezone.utc
 

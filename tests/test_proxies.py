@@ -1,4 +1,4 @@
-"""Unit tests of robustfetch.proxies: proxy variables, proxy choice and NO_PROXY matching."""
+"""Unit tests of transport.proxies: proxy variables, proxy choice and NO_PROXY matching."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Optional
 
 import pytest
 
-from robustfetch.proxies import bypasses_proxy, proxies_from_environment, proxy_for
+from robustfetch.transport.proxies import bypasses_proxy, proxies_from_environment, proxy_for
 
 P = "http://proxy.example:3128"
 Q = "http://other-proxy.example:8080"

@@ -1,4 +1,4 @@
-"""Unit tests of robustfetch.rewrite: legacy PyPI hosts, user rewrite/allow/block rules, parsing."""
+"""Unit tests of robustfetch.policy.rewrite: legacy hosts, user rules, parsing."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Optional
 
 import pytest
 
-from robustfetch import rewrite
-from robustfetch.rewrite import LIST_WHERE, Rule, RuleSet, parse_rules, rewrite_url
+from robustfetch.policy import rewrite
+from robustfetch.policy.rewrite import LIST_WHERE, Rule, RuleSet, parse_rules, rewrite_url
 
 FILES = "https://files.pythonhosted.org"
 PATH = "/packages/source/s/six/six-1.16.0.tar.gz"

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from robustfetch.rewrite import Rule, RuleSet, rewrite_url
-from robustfetch.urls import filename_from_url, normalise_host
+from robustfetch.policy.rewrite import Rule, RuleSet, rewrite_url
+from robustfetch.policy.urls import filename_from_url, normalise_host
 
 PROPERTIES = settings(max_examples=200, deadline=None)
 

@@ -20,8 +20,8 @@ import robustfetch
 from dummyserver import Certs
 from dummyserver.nginx import Nginx, find_nginx
 from robustfetch import FetchError, Reason
-from robustfetch.cli_probe import add_probe_command, run_probe
-from robustfetch.hostprobe import probe_host
+from robustfetch.cli.probe import add_probe_command, run_probe
+from robustfetch.diagnose.host import probe_host
 
 DATA = os.urandom(100_000)
 DIGEST = hashlib.sha256(DATA).hexdigest()

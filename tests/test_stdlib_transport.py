@@ -20,10 +20,10 @@ import robustfetch
 import robustfetch.api
 from dummyserver import Certs, Conn, Proxy, RawServer, Server, closed_port
 from robustfetch import FetchError, Reason
-from robustfetch.tls import Trust, make_context
 from robustfetch.transport import Transport, TransportError, TransportSettings, make_transport
 from robustfetch.transport.files import SchemeRouter
 from robustfetch.transport.stdlib_backend import StdlibResponse, StdlibTransport
+from robustfetch.transport.tls import Trust, make_context
 
 DATA = os.urandom(300_000)
 DIGEST = hashlib.sha256(DATA).hexdigest()

@@ -1,4 +1,4 @@
-"""Unit tests of robustfetch.urls: URL checks, safe file names, IDNA hosts, host:port parsing."""
+"""Unit tests of robustfetch.policy.urls: URL checks, file names, IDNA, host:port."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
-from robustfetch.urls import check_url, filename_from_url, normalise_host, split_host_port
+from robustfetch.policy.urls import check_url, filename_from_url, normalise_host, split_host_port
 
 # -- check_url ------------------------------------------------------------------------
 

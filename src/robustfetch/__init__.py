@@ -5,18 +5,18 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 from .api import Fetcher, fetch, fetch_many
 from .errors import Attempt, FetchError, Reason
+from .policy.rewrite import rewrite_url
 from .results import FetchResult, ProgressEvent, Request
-from .rewrite import rewrite_url
 
 # The diagnostics (probe, probe_host and their reports) load on first use:
 # every program that downloads would otherwise pay for them at import.
 _LAZY = {
-    "AddressReport": "hostprobe",
-    "Capabilities": "probe",
-    "CertificateInfo": "certinfo",
-    "HostReport": "hostprobe",
-    "probe": "probe",
-    "probe_host": "hostprobe",
+    "AddressReport": "diagnose.host",
+    "Capabilities": "diagnose.client",
+    "CertificateInfo": "diagnose.certificates",
+    "HostReport": "diagnose.host",
+    "probe": "diagnose.client",
+    "probe_host": "diagnose.host",
 }
 
 __all__ = [
@@ -52,6 +52,6 @@ def __getattr__(name: str) -> object:
 
 
 if TYPE_CHECKING:
-    from .certinfo import CertificateInfo
-    from .hostprobe import AddressReport, HostReport, probe_host
-    from .probe import Capabilities, probe
+    from .diagnose.certificates import CertificateInfo
+    from .diagnose.client import Capabilities, probe
+    from .diagnose.host import AddressReport, HostReport, probe_host

@@ -8,18 +8,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from .digests import expected_hashes
 from .errors import FetchError
 from .options import Options, make_options
-from .plan import Job, plan_sources
-from .proxies import proxies_from_environment
+from .policy.digests import expected_hashes
+from .policy.plan import Job, plan_sources
+from .policy.urls import check_url, filename_from_url
 from .results import FetchResult, PathArg, Request
-from .tls import make_context, resolve_trust
 from .transport import Transport, TransportSettings, make_transport
-from .urls import check_url, filename_from_url
+from .transport.proxies import proxies_from_environment
+from .transport.tls import make_context, resolve_trust
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .engine.request import Engine
 
 __all__ = ["Fetcher", "fetch", "fetch_many"]
 
@@ -144,8 +144,8 @@ class Fetcher:
 
     def _engine(self, opts: Options, transport: Transport) -> Engine:
         # The engine (and what it needs) loads on the first fetch, not at import.
-        from .cache import Cache
-        from .engine import Engine
+        from .engine.request import Engine
+        from .store.cache import Cache
 
         cache = None
         if opts.cache_dir is not None:

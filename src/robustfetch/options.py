@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ._version import __version__
+from .policy.rewrite import LIST_WHERE, Rule, RuleSet, parse_rules
+from .policy.urls import check_url, split_host_port
 from .results import ProgressEvent
-from .rewrite import LIST_WHERE, Rule, RuleSet, parse_rules
-from .urls import check_url, split_host_port
 
 __all__ = ["Options", "default_cache_dir", "make_options"]
 

@@ -55,8 +55,8 @@ class TransportSettings:
 
     def resolve(self, url: str) -> list[tuple[str, int]]:
         """:meth:`Transport.addresses`, shared by the implementations."""
-        from ..proxies import proxy_for
-        from ..urls import normalise_host
+        from ..policy.urls import normalise_host
+        from .proxies import proxy_for
 
         parts = urlsplit(url)
         host = normalise_host(parts.hostname or "")
@@ -76,8 +76,8 @@ class TransportSettings:
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
         """:meth:`Transport.connect_time`, shared by the implementations."""
-        from ..proxies import proxy_for
-        from ..urls import normalise_host
+        from ..policy.urls import normalise_host
+        from .proxies import proxy_for
 
         parts = urlsplit(url)
         host = normalise_host(parts.hostname or "")

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import BinaryIO, Optional
 
-from ..urls import local_path
+from ..policy.urls import local_path
 from . import Response, Transport, TransportError
 
 __all__ = ["FileResponse", "SchemeRouter"]

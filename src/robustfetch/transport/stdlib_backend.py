@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping
 from typing import Optional, Union
 from urllib.parse import quote, unquote, urlsplit
 
-from ..proxies import proxy_for
-from ..urls import normalise_host
+from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
+from .proxies import proxy_for
 
 __all__ = ["StdlibResponse", "StdlibTransport"]
 

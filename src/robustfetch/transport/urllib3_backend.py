@@ -11,9 +11,9 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProxyError
 from urllib3.util import Timeout, make_headers
 
-from ..proxies import proxy_for
-from ..urls import normalise_host
+from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
+from .proxies import proxy_for
 
 __all__ = ["Urllib3Transport"]
 

@@ -10,20 +10,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
-from .backoff import retry_delay, should_retry
-from .cache import Cache
-from .commit import Staging, place
-from .digests import is_pinned
-from .errors import Attempt, FetchError, Reason, SourceFailed
-from .health import HealthStore
-from .options import Options
-from .plan import Job, Source, mirror_host, rank_mirrors
-from .pypi import sdist_ref
-from .resolver import ask_pypi
-from .results import FetchResult
+from ..errors import Attempt, FetchError, Reason, SourceFailed
+from ..options import Options
+from ..policy.backoff import retry_delay, should_retry
+from ..policy.digests import is_pinned
+from ..policy.plan import Job, Source, mirror_host, rank_mirrors
+from ..policy.pypi import sdist_ref
+from ..policy.urls import authority
+from ..results import FetchResult
+from ..sources.pypi import ask_pypi
+from ..store.cache import Cache
+from ..store.health import HealthStore
+from ..store.staging import Staging, place
+from ..transport import Transport
 from .transfer import Transfer
-from .transport import Transport
-from .urls import authority
 
 __all__ = ["Engine"]
 

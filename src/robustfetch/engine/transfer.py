@@ -8,17 +8,17 @@ from collections.abc import Mapping
 from typing import Optional
 from urllib.parse import urlsplit
 
-from .backoff import parse_retry_after
-from .classify import classify_exception, classify_status
-from .commit import Staging
-from .digests import Verifier, is_pinned
-from .errors import Reason, SourceFailed
-from .options import Options
-from .policy import check_plain_http, follow_redirect, headers_for_redirect, is_redirect
-from .results import ProgressEvent
+from ..errors import Reason, SourceFailed
+from ..options import Options
+from ..policy.backoff import parse_retry_after
+from ..policy.classify import classify_exception, classify_status
+from ..policy.digests import Verifier, is_pinned
+from ..policy.hops import check_plain_http, follow_redirect, headers_for_redirect, is_redirect
+from ..policy.urls import is_ip_literal
+from ..results import ProgressEvent
+from ..store.staging import Staging
+from ..transport import Response, Transport, TransportError
 from .sink import THREADED_MIN, Sink
-from .transport import Response, Transport, TransportError
-from .urls import is_ip_literal
 
 __all__ = ["Transfer"]
 

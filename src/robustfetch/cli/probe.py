@@ -9,9 +9,9 @@ import json
 import sys
 from typing import Any, Union
 
-from .cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_connect_to, seconds
-from .hostprobe import HostReport, probe_host
-from .probe import Capabilities, probe
+from ..diagnose.client import Capabilities, probe
+from ..diagnose.host import HostReport, probe_host
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_connect_to, seconds
 
 __all__ = ["add_probe_command", "report_record", "run_probe"]
 

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from .cache import Cache
-from .cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from .options import make_options
+from ..options import make_options
+from ..store.cache import Cache
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from .progressbar import human_size
 
 __all__ = ["add_cache_command"]

@@ -6,8 +6,8 @@ import queue
 import threading
 from typing import Optional
 
-from .commit import Staging
-from .errors import Reason, SourceFailed
+from ..errors import Reason, SourceFailed
+from ..store.staging import Staging
 
 __all__ = ["Sink"]
 

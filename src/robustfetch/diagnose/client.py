@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
 
-from ._version import __version__
+from .._version import __version__
+from ..options import Options, make_options
+from ..transport import transport_name
+from ..transport.proxies import proxies_from_environment
+from ..transport.tls import resolve_trust
 from .handshakes import _flag_versions, measure_tls_versions
-from .options import Options, make_options
-from .proxies import proxies_from_environment
-from .tls import resolve_trust
-from .transport import transport_name
 
 __all__ = ["Capabilities", "probe"]
 

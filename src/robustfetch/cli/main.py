@@ -8,10 +8,11 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from . import __version__
-from .api import Fetcher
-from .cli_cache import add_cache_command
-from .cli_common import (
+from .. import __version__
+from ..api import Fetcher
+from ..errors import FetchError
+from .cache import add_cache_command
+from .common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -20,9 +21,8 @@ from .cli_common import (
     report_failure,
     report_success,
 )
-from .cli_many import add_many_command
-from .cli_probe import add_probe_command
-from .errors import FetchError
+from .many import add_many_command
+from .probe import add_probe_command
 from .progressbar import ProgressBar
 
 __all__ = ["main"]

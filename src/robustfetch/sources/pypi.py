@@ -7,12 +7,12 @@ import logging
 from collections.abc import Mapping
 from typing import Optional, Union
 
-from .errors import Attempt, Reason, SourceFailed
-from .plan import Source
-from .pypi import SdistRef, find_file, json_api_url
-from .rewrite import RuleSet
-from .transfer import Transfer
-from .urls import check_url
+from ..engine.transfer import Transfer
+from ..errors import Attempt, Reason, SourceFailed
+from ..policy.plan import Source
+from ..policy.pypi import SdistRef, find_file, json_api_url
+from ..policy.rewrite import RuleSet
+from ..policy.urls import check_url
 
 __all__ = ["ask_pypi"]
 

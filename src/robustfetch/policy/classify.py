@@ -8,7 +8,7 @@ import ssl
 from collections.abc import Iterator
 from typing import Optional
 
-from .errors import Reason, SourceFailed
+from ..errors import Reason, SourceFailed
 
 __all__ = ["classify_exception", "classify_status", "is_transient_status"]
 

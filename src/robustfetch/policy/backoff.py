@@ -7,7 +7,7 @@ import random
 import time
 from typing import Callable, Optional
 
-from .errors import Reason, SourceFailed
+from ..errors import Reason, SourceFailed
 
 __all__ = ["parse_retry_after", "retry_delay", "should_retry"]
 
@@ -21,7 +21,7 @@ def should_retry(failure: SourceFailed, tries_done: int, retries: int, last_sour
     A hung source is not waited on twice while other sources remain: moving
     on is faster than a second timeout.
 
-    >>> from .errors import Reason, SourceFailed
+    >>> from robustfetch.errors import Reason, SourceFailed
     >>> should_retry(SourceFailed(Reason.CONNECT, "refused"), 0, 2, last_source=False)
     True
     >>> should_retry(SourceFailed(Reason.HASH_MISMATCH, "x"), 0, 2, last_source=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .commit import place
-from .digests import Verifier
+from ..policy.digests import Verifier
+from .staging import place
 
 __all__ = ["Cache", "CacheEntry"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
 
-from .errors import Reason, SourceFailed
+from ..errors import Reason, SourceFailed
 from .urls import SCHEMES, check_url, default_port, strip_fragment
 
 __all__ = ["check_plain_http", "follow_redirect", "headers_for_redirect", "is_redirect"]

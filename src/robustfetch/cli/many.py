@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any, Union
 
-from .api import Fetcher
-from .cli_common import (
+from ..api import Fetcher
+from ..errors import FetchError
+from ..results import FetchResult, Request
+from .common import (
     EXIT_FAILED,
     EXIT_OK,
     add_common_options,
@@ -19,9 +21,7 @@ from .cli_common import (
     report_failure,
     report_success,
 )
-from .errors import FetchError
 from .progressbar import BatchProgress
-from .results import FetchResult, Request
 
 __all__ = ["add_many_command", "read_requests"]
 

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
-from .certinfo import CertificateInfo, _covers, _now, _parse_quietly
-from .classify import classify_exception
-from .errors import SourceFailed
-from .options import Options, make_options
-from .probe import _mask, _os_text
-from .proxies import proxies_from_environment, proxy_for
-from .tls import make_context, resolve_trust
-from .transport import TransportSettings
-from .urls import authority, is_ip_literal, normalise_host, split_host_port
+from ..errors import SourceFailed
+from ..options import Options, make_options
+from ..policy.classify import classify_exception
+from ..policy.urls import authority, is_ip_literal, normalise_host, split_host_port
+from ..transport import TransportSettings
+from ..transport.proxies import proxies_from_environment, proxy_for
+from ..transport.tls import make_context, resolve_trust
+from .certificates import CertificateInfo, _covers, _now, _parse_quietly
+from .client import _mask, _os_text
 
 __all__ = ["AddressReport", "HostReport", "probe_host"]
 

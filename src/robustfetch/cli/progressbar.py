@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Optional, TextIO
 
-from .results import ProgressEvent
+from ..results import ProgressEvent
 
 __all__ = ["BatchProgress", "ProgressBar", "human_size"]
 

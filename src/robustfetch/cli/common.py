@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
-from .errors import Attempt, FetchError
-from .results import FetchResult
+from ..errors import Attempt, FetchError
+from ..results import FetchResult
 
 __all__ = [
     "EXIT_FAILED",

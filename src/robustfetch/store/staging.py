@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
-from .digests import Verifier
+from ..policy.digests import Verifier
 
 __all__ = ["Staging", "place", "sync_data"]
 

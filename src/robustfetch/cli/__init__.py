@@ -1,0 +1,5 @@
+"""The ``robustfetch`` command line: one module per command, on top of the public API."""
+
+from .main import main
+
+__all__ = ["main"]

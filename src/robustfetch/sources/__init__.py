@@ -1,0 +1,1 @@
+"""Where else the same bytes live: look-ups that turn into more sources for a request."""
