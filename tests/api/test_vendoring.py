@@ -16,7 +16,7 @@ from dummyserver import Server
 DATA = os.urandom(50_000)
 DIGEST = hashlib.sha256(DATA).hexdigest()
 PACKAGE = Path(robustfetch.__file__).resolve().parent
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def run(code: str, cwd: Path, *flags: str) -> subprocess.CompletedProcess[str]:
