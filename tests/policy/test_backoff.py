@@ -11,8 +11,8 @@ from typing import Optional
 import pytest
 
 from robustfetch import Reason
-from robustfetch.policy import backoff as backoff_module
 from robustfetch.errors import SourceFailed
+from robustfetch.policy import backoff as backoff_module
 from robustfetch.policy.backoff import parse_retry_after, retry_delay, should_retry
 
 #: "Wed, 21 Oct 2015 07:28:00 GMT" minus ten seconds.

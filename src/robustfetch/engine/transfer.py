@@ -13,6 +13,7 @@ from ..options import Options
 from ..policy.backoff import parse_retry_after
 from ..policy.classify import classify_exception, classify_status
 from ..policy.digests import Verifier, is_pinned
+from ..policy.headers import parse_content_length, parse_content_range_start
 from ..policy.hops import check_plain_http, follow_redirect, headers_for_redirect, is_redirect
 from ..policy.urls import is_ip_literal
 from ..results import ProgressEvent
@@ -172,9 +173,9 @@ class Transfer:
         offset: int,
         deadline_at: Optional[float],
     ) -> None:
-        length = _content_length(response.headers)
-        total = None if length is None else offset + length
         try:
+            length = _content_length(response.headers)
+            total = None if length is None else offset + length
             _check_announced(total, self.options.size, self.options.max_size)
             if offset:
                 staging.resume()
@@ -191,6 +192,15 @@ class Transfer:
         try:
             self._receive(response, sink, url, offset, total, deadline_at)
             sink.finish()
+            if staging.size == offset and _close_delimited(response.headers):
+                # http.client ends a head at EOF as if a blank line came: a response
+                # cut inside its head looks like an empty body delimited by the close.
+                raise SourceFailed(
+                    Reason.TRUNCATED,
+                    "the server closed the connection before any byte of the body "
+                    "(and sent no Content-Length): the response was cut short",
+                    transient=True,
+                )
             _check_complete(staging.size, total, self.options.size, staging.verifier)
         except SourceFailed as failure:
             response.close()
@@ -310,10 +320,7 @@ def _deadline_failure(
 
 def _range_start(headers: Mapping[str, str]) -> Optional[int]:
     """The first byte of a ``Content-Range: bytes N-M/T`` answer, or ``None``."""
-    value = headers.get("Content-Range", "").strip()
-    unit, _, spec = value.partition(" ")
-    start = spec.partition("-")[0]
-    return int(start) if unit == "bytes" and start.isdigit() else None
+    return parse_content_range_start(headers.get("Content-Range"))
 
 
 def _validator(headers: Mapping[str, str]) -> Optional[str]:
@@ -325,10 +332,24 @@ def _validator(headers: Mapping[str, str]) -> Optional[str]:
 
 
 def _content_length(headers: Mapping[str, str]) -> Optional[int]:
+    """The announced body size; an invalid one makes this response unusable."""
     if "chunked" in headers.get("Transfer-Encoding", "").lower():
         return None
-    value = headers.get("Content-Length", "").strip()
-    return int(value) if value.isdigit() else None
+    value = headers.get("Content-Length")
+    if value is None:
+        return None
+    length = parse_content_length(value)
+    if length is None:
+        raise SourceFailed(
+            Reason.HTTP_STATUS, f"invalid response: Content-Length {value[:40]!r} is not a number"
+        )
+    return length
+
+
+def _close_delimited(headers: Mapping[str, str]) -> bool:
+    """Whether the body ends only when the server closes the connection."""
+    chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+    return not chunked and "Content-Length" not in headers
 
 
 def _check_announced(length: Optional[int], size: Optional[int], max_size: Optional[int]) -> None:

@@ -8,6 +8,7 @@ import time
 from typing import Callable, Optional
 
 from ..errors import Reason, SourceFailed
+from .headers import parse_digits
 
 __all__ = ["parse_retry_after", "retry_delay", "should_retry"]
 
@@ -61,23 +62,25 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Opti
     120.0
     >>> parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0)
     10.0
-    >>> parse_retry_after("soon") is None
-    True
+    >>> parse_retry_after("soon") is None, parse_retry_after("²") is None
+    (True, True)
     """
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    seconds = parse_digits(text)
+    if seconds is not None:
+        return float(seconds)
     import email.utils  # rare: most Retry-After headers hold seconds
 
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if when is None:
+            return None
+        if when.tzinfo is None:  # asctime and "-0000" dates are UTC by RFC 9110
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        stamp = when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when is None:
-        return None
-    if when.tzinfo is None:  # asctime and "-0000" dates are UTC by RFC 9110
-        when = when.replace(tzinfo=datetime.timezone.utc)
     current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    return max(0.0, stamp - current)

@@ -42,8 +42,13 @@ def follow_redirect(
 ) -> str:
     """The URL a redirect leads to, or :class:`SourceFailed` if it must not be followed.
 
+    A raw space in ``location`` (invalid, but common) is percent-encoded, as
+    curl, wget, requests and browsers do.
+
     >>> follow_redirect("https://a.example/x/f", "../g", 0, 10, False, False)
     'https://a.example/g'
+    >>> follow_redirect("https://a.example/x/f", "/my file.tgz", 0, 10, False, False)
+    'https://a.example/my%20file.tgz'
     """
     if hops >= max_redirects:
         raise SourceFailed(
@@ -51,7 +56,8 @@ def follow_redirect(
             f"more than {max_redirects} redirects (max_redirects); last one to {location}",
         )
     try:
-        target = check_url(strip_fragment(urljoin(current, location.strip())))
+        joined = urljoin(current, location.strip().replace(" ", "%20"))
+        target = check_url(strip_fragment(joined))
     except ValueError as exc:
         raise SourceFailed(
             Reason.REDIRECT_REFUSED, f"redirect to an unusable URL {location!r}: {exc}"
