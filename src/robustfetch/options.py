@@ -307,11 +307,8 @@ def _check_proxies(name: str, value: Any) -> Optional[dict[str, str]]:
 
 def _check_transport(name: str, value: Any) -> str:
     choice = str(_check_choice(TRANSPORT_CHOICES)(name, value))
-    if choice == "urllib3":
-        from .transport import urllib3_available
-
-        if not urllib3_available():
-            raise ValueError("transport='urllib3' but urllib3 is not installed: use 'auto'")
+    if choice == "urllib3" and not urllib3_available():
+        raise ValueError("transport='urllib3' but urllib3 is not installed: use 'auto'")
     return choice
 
 
@@ -358,3 +355,13 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "transport": _check_transport,
     "pool_size": lambda n, v: max(1, _check_count(n, v)),
 }
+
+
+def urllib3_available() -> bool:
+    """Whether urllib3 can be imported (without importing it yet): ``transport="auto"`` asks too."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("urllib3") is not None
+    except (ImportError, ValueError):  # sys.modules["urllib3"] = None, a broken install
+        return False

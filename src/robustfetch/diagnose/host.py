@@ -17,9 +17,9 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import SourceFailed
 from ..options import Options, make_options
-from ..policy.classify import classify_exception
 from ..policy.urls import authority, is_ip_literal, normalise_host, split_host_port
 from ..transport import TransportSettings
+from ..transport.faults import classify_exception
 from ..transport.proxies import proxies_from_environment, proxy_for
 from ..transport.tls import make_context, resolve_trust
 from .certificates import CertificateInfo, _covers, _now, _parse_quietly

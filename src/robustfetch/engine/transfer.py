@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from ..errors import Reason, SourceFailed
 from ..options import Options
 from ..policy.backoff import parse_retry_after
-from ..policy.classify import classify_exception, classify_status
+from ..policy.classify import classify_status
 from ..policy.digests import Verifier, is_pinned
 from ..policy.headers import parse_content_length, parse_content_range_start
 from ..policy.hops import check_plain_http, follow_redirect, headers_for_redirect, is_redirect
@@ -19,6 +19,7 @@ from ..policy.urls import is_ip_literal
 from ..results import ProgressEvent
 from ..store.staging import Staging
 from ..transport import Response, Transport, TransportError
+from ..transport.faults import classify_exception
 from .sink import THREADED_MIN, Sink
 
 __all__ = ["Transfer"]

@@ -1,16 +1,58 @@
-"""Map a failed try (exception chain or HTTP answer) to a Reason and advice; no I/O."""
+"""Map a failed try to a Reason and advice: a transport's neutral :class:`Fault`, or an HTTP answer.
+
+Transports know their exception types (``ssl``, ``socket``, ``http.client``,
+urllib3); this module knows none of them. Each transport describes what went
+wrong as a :class:`Fault` (see :mod:`robustfetch.transport.faults`), and the
+decision of what that means for the user is made here, without any I/O.
+
+>>> classify_fault(Fault("timeout", "timed out"), phase="body", timeout=30.0).reason.value
+'stalled'
+"""
 
 from __future__ import annotations
 
-import http.client
-import socket
-import ssl
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import Reason, SourceFailed
 
-__all__ = ["classify_exception", "classify_status", "is_transient_status"]
+__all__ = ["FAULT_KINDS", "Fault", "classify_fault", "classify_status", "is_transient_status"]
+
+#: What a transport may say went wrong, most specific first.
+FAULT_KINDS = (
+    "cert_verify",  # the certificate chain or its validity failed verification
+    "cert_hostname",  # the certificate does not cover the host name
+    "tls",  # any other TLS failure (alerts, versions, not TLS at all)
+    "dns",  # the host name did not resolve
+    "timeout",  # no answer (or no more bytes) within the timeout
+    "incomplete",  # the body ended before its announced length
+    "closed",  # the peer reset or closed the connection
+    "protocol",  # the answer was not valid HTTP
+    "other",  # anything else below HTTP
+)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What went wrong below HTTP, described without the transport's exception types.
+
+    :param kind: one of :data:`FAULT_KINDS`.
+    :param text: the underlying error in words (``Type: message``), for details.
+    :param verify_code: OpenSSL's ``X509_V_ERR_*`` code of a certificate failure.
+    :param tls_codes: upper-case TLS error codes and text (``UNRECOGNIZED_NAME ...``).
+    :param temporary: a DNS failure the resolver itself calls temporary (``EAI_AGAIN``).
+    """
+
+    kind: str
+    text: str
+    verify_code: Optional[int] = None
+    tls_codes: str = ""
+    temporary: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+
 
 # OpenSSL verify codes (X509_V_ERR_*).
 _EXPIRED = {10}
@@ -25,16 +67,10 @@ _TLS_VERSION_MARKERS = (
 )
 _SNI_MARKERS = ("UNRECOGNIZED_NAME", "TLSV1_UNRECOGNIZED_NAME")
 _FASTLY_SNI_TEXT = b"server name indication"
-_CLOSED = (
-    ConnectionResetError,
-    ConnectionAbortedError,
-    BrokenPipeError,
-    http.client.RemoteDisconnected,
-)
 
 
-def classify_exception(
-    exc: BaseException,
+def classify_fault(
+    fault: Fault,
     *,
     phase: str,
     received: int = 0,
@@ -45,59 +81,53 @@ def classify_exception(
     via_proxy: bool = False,
     ca_description: str = "",
 ) -> SourceFailed:
-    """Turn ``exc`` into a :class:`SourceFailed` with a reason and a detail a user can act on.
+    """Turn ``fault`` into a :class:`SourceFailed` with a reason and a detail a user can act on.
 
+    :param fault: what the transport saw.
     :param phase: ``"connect"`` (before any response) or ``"body"`` (while streaming).
     :param received: body bytes received so far.
     :param expected: the announced body size, if any.
     :param timeout: the timeout that applied, for the message.
     :param timeout_name: its option name, for the message.
     :param sni_sent: whether the TLS handshake carried a server name.
-    :param via_proxy: a proxy was in use and ``exc`` came from reaching it.
+    :param via_proxy: a proxy was in use and the fault came from reaching it.
     :param ca_description: the trust anchors used, for certificate advice.
     """
-    chain = list(_chain(exc))
-    for item in chain:
-        if isinstance(item, ssl.SSLCertVerificationError):
-            return _certificate_failure(item, ca_description)
-        if type(item).__name__ == "CertificateError":
-            return SourceFailed(
-                Reason.CERT_HOSTNAME, f"certificate does not match the host: {item}"
-            )
+    kind, text = fault.kind, fault.text
+    if kind == "cert_verify":
+        return _certificate_failure(fault, ca_description)
+    if kind == "cert_hostname":
+        return SourceFailed(Reason.CERT_HOSTNAME, f"certificate does not match the host: {text}")
     if via_proxy:
-        return SourceFailed(Reason.PROXY, f"proxy failed: {_root_text(chain)}", transient=True)
-    for item in chain:
-        if isinstance(item, ssl.SSLError):
-            return _tls_failure(item, sni_sent)
-    for item in chain:
-        if isinstance(item, socket.gaierror):
-            return SourceFailed(Reason.DNS, f"host name lookup failed: {item}")
-    progress = f"after {received} of {expected if expected is not None else '?'} bytes"
-    for item in chain:
-        if isinstance(item, (TimeoutError, socket.timeout)):
-            if phase == "body":
-                return SourceFailed(
-                    Reason.STALLED, f"no data for {timeout:g} s ({timeout_name}) {progress}"
-                )
-            return SourceFailed(Reason.TIMEOUT, f"no answer within {timeout:g} s ({timeout_name})")
-    for item in chain:
-        if isinstance(item, http.client.IncompleteRead):
-            return SourceFailed(Reason.TRUNCATED, f"body cut short {progress}", transient=True)
-    for item in chain:
-        if isinstance(item, _CLOSED):
-            if phase == "body":
-                return SourceFailed(
-                    Reason.TRUNCATED, f"connection reset {progress}", transient=True
-                )
+        return SourceFailed(Reason.PROXY, f"proxy failed: {text}", transient=True)
+    if kind == "tls":
+        return _tls_failure(fault, sni_sent)
+    if kind == "dns":
+        if fault.temporary:
             return SourceFailed(
-                Reason.CONNECT, f"connection closed before an answer: {item}", transient=True
+                Reason.DNS, f"host name lookup failed for now: {text}", transient=True
             )
-    for item in chain:
-        if isinstance(item, http.client.HTTPException):
-            return SourceFailed(Reason.HTTP_STATUS, f"invalid HTTP response: {item!r}")
+        return SourceFailed(Reason.DNS, f"host name lookup failed: {text}")
+    progress = f"after {received} of {expected if expected is not None else '?'} bytes"
+    if kind == "timeout":
+        if phase == "body":
+            return SourceFailed(
+                Reason.STALLED, f"no data for {timeout:g} s ({timeout_name}) {progress}"
+            )
+        return SourceFailed(Reason.TIMEOUT, f"no answer within {timeout:g} s ({timeout_name})")
+    if kind == "incomplete":
+        return SourceFailed(Reason.TRUNCATED, f"body cut short {progress}", transient=True)
+    if kind == "closed":
+        if phase == "body":
+            return SourceFailed(Reason.TRUNCATED, f"connection reset {progress}", transient=True)
+        return SourceFailed(
+            Reason.CONNECT, f"connection closed before an answer: {text}", transient=True
+        )
+    if kind == "protocol":
+        return SourceFailed(Reason.HTTP_STATUS, f"invalid HTTP response: {text}")
     if phase == "body":
-        return SourceFailed(Reason.TRUNCATED, f"{_root_text(chain)} {progress}", transient=True)
-    return SourceFailed(Reason.CONNECT, f"cannot connect: {_root_text(chain)}", transient=True)
+        return SourceFailed(Reason.TRUNCATED, f"{text} {progress}", transient=True)
+    return SourceFailed(Reason.CONNECT, f"cannot connect: {text}", transient=True)
 
 
 def classify_status(status: int, body: bytes, retry_after: Optional[float]) -> SourceFailed:
@@ -128,9 +158,8 @@ def is_transient_status(status: int) -> bool:
     return status in (408, 429) or 500 <= status <= 599
 
 
-def _certificate_failure(exc: ssl.SSLCertVerificationError, ca_description: str) -> SourceFailed:
-    code = getattr(exc, "verify_code", None)
-    message = getattr(exc, "verify_message", None) or str(exc)
+def _certificate_failure(fault: Fault, ca_description: str) -> SourceFailed:
+    code, message = fault.verify_code, fault.text
     if code in _EXPIRED:
         return SourceFailed(
             Reason.CERT_EXPIRED,
@@ -154,8 +183,8 @@ def _certificate_failure(exc: ssl.SSLCertVerificationError, ca_description: str)
     )
 
 
-def _tls_failure(exc: ssl.SSLError, sni_sent: bool) -> SourceFailed:
-    text = f"{getattr(exc, 'reason', None) or ''} {exc}".upper()
+def _tls_failure(fault: Fault, sni_sent: bool) -> SourceFailed:
+    text, exc = fault.tls_codes.upper(), fault.text
     if any(marker in text for marker in _SNI_MARKERS) or (
         not sni_sent and "HANDSHAKE_FAILURE" in text
     ):
@@ -180,27 +209,44 @@ def _tls_failure(exc: ssl.SSLError, sni_sent: bool) -> SourceFailed:
     return SourceFailed(Reason.TLS_ERROR, f"TLS handshake failed: {exc}")
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and every exception it wraps, outermost first (urllib3 nests them deeply)."""
-    todo, seen = [exc], set()
-    while todo:
-        item = todo.pop(0)
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        nested = [item.__cause__, item.__context__, getattr(item, "reason", None)]
-        nested += [arg for arg in getattr(item, "args", ()) if isinstance(arg, BaseException)]
-        todo.extend(n for n in nested if isinstance(n, BaseException))
-
-
-def _root_text(chain: list[BaseException]) -> str:
-    root = chain[-1]
-    return f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
-
-
 def _phrase(status: int) -> str:
-    try:
-        return http.client.responses[status]
-    except KeyError:
-        return ""
+    return _PHRASES.get(status, "")
+
+
+# The common reason phrases (RFC 9110), without importing an HTTP library here.
+_PHRASES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    409: "Conflict",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    417: "Expectation Failed",
+    418: "I'm a Teapot",
+    421: "Misdirected Request",
+    422: "Unprocessable Content",
+    425: "Too Early",
+    426: "Upgrade Required",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+    507: "Insufficient Storage",
+    508: "Loop Detected",
+    511: "Network Authentication Required",
+}

@@ -7,12 +7,12 @@ import logging
 from collections.abc import Mapping
 from typing import Optional, Union
 
-from ..engine.transfer import Transfer
 from ..errors import Attempt, Reason, SourceFailed
 from ..policy.plan import Source
 from ..policy.pypi import SdistRef, find_file, json_api_url
 from ..policy.rewrite import RuleSet
 from ..policy.urls import check_url
+from .getter import DocumentGetter
 
 __all__ = ["ask_pypi"]
 
@@ -22,7 +22,7 @@ _JSON_LIMIT = 64 << 20  # the largest PyPI project documents are some MiB
 
 
 def ask_pypi(
-    transfer: Transfer,
+    transfer: DocumentGetter,
     ref: SdistRef,
     expected: Mapping[str, str],
     rules: RuleSet,

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Protocol
 from urllib.parse import urlsplit
 
+from ..options import urllib3_available
+
 if TYPE_CHECKING:
     import ssl
 
@@ -178,13 +180,3 @@ def transport_name(choice: str) -> str:
     if choice == "auto":
         return "urllib3" if urllib3_available() else "stdlib"
     return choice
-
-
-def urllib3_available() -> bool:
-    """Whether urllib3 2.x can be imported (without importing it yet)."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("urllib3") is not None
-    except (ImportError, ValueError):  # sys.modules["urllib3"] = None, a broken install
-        return False
