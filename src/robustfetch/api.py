@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .errors import FetchError
 from .options import Options, make_options
-from .policy.digests import expected_hashes
-from .policy.plan import Job, plan_sources
+from .policy.digests import expected_hashes, is_pinned
+from .policy.plan import Job, merge_sources, plan_sources
 from .policy.urls import check_url, filename_from_url
 from .results import FetchResult, PathArg, Request
 from .transport import Transport, TransportSettings, make_transport
@@ -46,10 +47,10 @@ def fetch(
     :raises FetchError: every source failed; ``str()`` says why for each.
     :raises ValueError: bad input, before any network traffic.
 
-    >>> fetch("ftp://example.org/f.tgz")
+    >>> fetch("gopher://example.org/f.tgz")
     Traceback (most recent call last):
     ...
-    ValueError: unsupported URL scheme 'ftp' in 'ftp://example.org/f.tgz': use https:// (or http://)
+    ValueError: unsupported URL scheme 'gopher' in 'gopher://example.org/f.tgz': use https:// (or http://)
     """
     with Fetcher(**options) as fetcher:
         return fetcher.fetch(url, sha256, fallbacks, dest=dest)
@@ -63,6 +64,8 @@ def fetch_many(
     :param requests: :class:`Request` objects, dicts with the same keys, or URLs.
     :param workers: threads downloading at once.
     :returns: a :class:`FetchResult` or the :class:`FetchError` for each request.
+    :raises ValueError: a bad request, before any download; two requests for one
+        ``dest`` must pin the same hash (the file is then fetched once).
     """
     _check_workers(workers)
     with Fetcher(pool_size=workers, **options) as fetcher:
@@ -116,19 +119,38 @@ class Fetcher:
         """Like :func:`robustfetch.fetch_many`; every request is checked before any download."""
         _check_workers(workers)
         opts = make_options(self.options, **options) if options else self.options
-        jobs = [plan_job(*_request_fields(item), opts) for item in requests]
-        _check_distinct_dests(jobs)
+        planned = plan_many(requests, opts)
+        for index, item in enumerate(planned):
+            if isinstance(item, ValueError):
+                raise ValueError(f"request {index}: {item}")
+        jobs: list[tuple[Job, Options]] = [item for item in planned if isinstance(item, tuple)]
+        # Identical requests (one dest, one pinned hash) share one download.
+        unique: dict[int, int] = {}
+        runs: list[tuple[Job, Options]] = []
+        for index, (job, job_opts) in enumerate(jobs):
+            twin = _twin(job, [r[0] for r in runs])
+            if twin is None:
+                unique[index] = len(runs)
+                runs.append((job, job_opts))
+            else:
+                unique[index] = twin
+                first, first_opts = runs[twin]
+                runs[twin] = (
+                    replace(first, sources=merge_sources(first.sources, job.sources)),
+                    first_opts,
+                )
 
-        def run(job: Job) -> Union[FetchResult, FetchError]:
+        def run(item: tuple[Job, Options]) -> Union[FetchResult, FetchError]:
             try:
-                return self._run(job, opts)
+                return self._run(*item)
             except FetchError as error:
                 return error
 
         from concurrent.futures import ThreadPoolExecutor  # only fetch_many needs threads
 
-        with ThreadPoolExecutor(max_workers=min(workers, max(len(jobs), 1))) as pool:
-            return list(pool.map(run, jobs))
+        with ThreadPoolExecutor(max_workers=min(workers, max(len(runs), 1))) as pool:
+            results = list(pool.map(run, runs))
+        return [results[unique[index]] for index in range(len(jobs))]
 
     def _run(self, job: Job, opts: Options) -> FetchResult:
         if any(getattr(opts, name) != getattr(self.options, name) for name in _TRANSPORT_OPTIONS):
@@ -183,15 +205,54 @@ def plan_job(
         raise ValueError(f"fallbacks must be a list of URLs, not {fallbacks!r}")
     fallbacks = [check_url(u) for u in fallbacks]
     expected = expected_hashes(sha256, opts.hashes, [url, *fallbacks])
-    try:
-        name: Optional[str] = filename_from_url(url)
-    except ValueError:
-        name = None
+    name: Optional[str] = opts.filename
+    if name is None:
+        try:
+            name = filename_from_url(url)
+        except ValueError:
+            name = None
     target = _destination(dest, name, url, opts)
     if opts.mirrors and name is None:
         filename_from_url(url)  # raises the explanation
-    sources = plan_sources(url, fallbacks, opts.mirrors, name or "", opts.rule_set())
+    sources = plan_sources(
+        url,
+        fallbacks,
+        opts.mirrors,
+        name or "",
+        opts.rule_set(),
+        opts.hashed_mirrors,
+        expected.get("sha256"),
+    )
     return Job(sources, expected, target, name or "download")
+
+
+def plan_many(
+    requests: Iterable[RequestLike], opts: Options
+) -> list[Union[tuple[Job, Options], ValueError]]:
+    """Each request checked and planned with its own options, or the ``ValueError`` it raised.
+
+    No I/O. One ``dest`` written by two requests needs the same pinned hash in
+    both (the file is then fetched once); a later request that breaks this is refused.
+    """
+    planned: list[Union[tuple[Job, Options], ValueError]] = []
+    seen: list[Job] = []
+    for item in requests:
+        try:
+            request = as_request(item)
+            changes = {
+                name: getattr(request, name)
+                for name in ("filename", "size", "hashes")
+                if getattr(request, name) is not None
+            }
+            job_opts = make_options(opts, **changes) if changes else opts
+            job = plan_job(request.url, request.sha256, request.fallbacks, request.dest, job_opts)
+            _check_dest_conflict(job, seen)
+        except ValueError as exc:
+            planned.append(exc)
+            continue
+        seen.append(job)
+        planned.append((job, job_opts))
+    return planned
 
 
 def _destination(
@@ -217,18 +278,22 @@ def _destination(
     return path
 
 
-def _request_fields(
-    item: RequestLike,
-) -> tuple[str, Optional[str], Sequence[str], Optional[PathArg]]:
+_REQUEST_KEYS = tuple(f.name for f in fields(Request))
+
+
+def as_request(item: RequestLike) -> Request:
+    """``item`` (a :class:`Request`, a dict with its keys, or a URL) as a :class:`Request`."""
     if isinstance(item, str):
-        return item, None, (), None
+        return Request(item)
     if isinstance(item, Request):
-        return item.url, item.sha256, item.fallbacks, item.dest
+        return item
     if isinstance(item, Mapping):
-        unknown = set(item) - {"url", "sha256", "fallbacks", "dest"}
+        unknown = set(item) - set(_REQUEST_KEYS)
         if unknown or "url" not in item:
-            raise ValueError(f"bad request {dict(item)!r}: keys are url, sha256, fallbacks, dest")
-        return item["url"], item.get("sha256"), item.get("fallbacks", ()), item.get("dest")
+            raise ValueError(
+                f"bad request {dict(item)!r}: keys are {', '.join(_REQUEST_KEYS)} (url required)"
+            )
+        return Request(**item)
     raise ValueError(f"bad request {item!r}: give a Request, a dict or a URL")
 
 
@@ -237,15 +302,32 @@ def _check_workers(workers: object) -> None:
         raise ValueError(f"workers must be a whole number >= 1, not {workers!r}")
 
 
-def _check_distinct_dests(jobs: list[Job]) -> None:
-    seen: set[Path] = set()
-    for job in jobs:
-        if job.dest is None:
-            continue
-        key = job.dest.resolve()
-        if key in seen:
-            raise ValueError(f"two requests write the same dest {str(job.dest)!r}")
-        seen.add(key)
+def _same_file(a: Job, b: Job) -> bool:
+    """Whether two jobs ask for one file at one place: the same dest and the same pinned hash."""
+    if a.dest is None or b.dest is None:
+        same_place = a.dest is None and b.dest is None
+    else:
+        same_place = a.dest.resolve() == b.dest.resolve()
+    return same_place and is_pinned(a.expected) and a.expected == b.expected
+
+
+def _twin(job: Job, earlier: Sequence[Job]) -> Optional[int]:
+    """The index of an earlier job asking for the same file at the same place, if any."""
+    for index, other in enumerate(earlier):
+        if _same_file(job, other):
+            return index
+    return None
+
+
+def _check_dest_conflict(job: Job, earlier: Sequence[Job]) -> None:
+    if job.dest is None:
+        return
+    key = job.dest.resolve()
+    for other in earlier:
+        if other.dest is not None and other.dest.resolve() == key and not _same_file(job, other):
+            raise ValueError(
+                f"two requests write the same dest {str(job.dest)!r} without the same pinned hash"
+            )
 
 
 def _transport_settings(opts: Options) -> TransportSettings:

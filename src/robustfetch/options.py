@@ -7,7 +7,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -17,12 +17,13 @@ from .policy.rewrite import LIST_WHERE, Rule, RuleSet, parse_rules
 from .policy.urls import check_url, split_host_port
 from .results import ProgressEvent
 
-__all__ = ["Options", "default_cache_dir", "make_options"]
+__all__ = ["Options", "check_filename", "default_cache_dir", "make_options"]
 
 TRUST_CHOICES = ("certifi", "system", "truststore")
 TRANSPORT_CHOICES = ("auto", "urllib3", "stdlib")
 MIRROR_ORDERS = ("given", "fastest")
 _BAD_HEADER = re.compile(r"[\r\n\x00]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Options:
     """Validated settings; build them with :func:`make_options`."""
 
     mirrors: tuple[str, ...] = ()
+    hashed_mirrors: tuple[str, ...] = ()
+    filename: Optional[str] = None
     cache_dir: Optional[Path] = None
     cache_dirs_readonly: tuple[Path, ...] = ()
     offline: bool = False
@@ -120,10 +123,12 @@ def _from_environment(given: Mapping[str, Any]) -> Options:
     cache = (folders[0] if folders else default_cache_dir()) if "cache_dir" not in given else None
     variable = next((v for v in ("ROBUSTFETCH_CA_BUNDLE", "SSL_CERT_FILE") if env.get(v)), None)
     mirrors = env.get("ROBUSTFETCH_MIRRORS", "").split()
+    hashed = env.get("ROBUSTFETCH_HASHED_MIRRORS", "").split()
     config = env.get("ROBUSTFETCH_CONFIG") if "config" not in given else None
     config_path = _check_file("$ROBUSTFETCH_CONFIG", config) if config else None
     defaults = Options(
         mirrors=_check_mirrors("$ROBUSTFETCH_MIRRORS", mirrors) if mirrors else (),
+        hashed_mirrors=_check_mirrors("$ROBUSTFETCH_HASHED_MIRRORS", hashed) if hashed else (),
         cache_dir=cache,
         cache_dirs_readonly=tuple(folders[1:]),
         config=config_path,
@@ -199,17 +204,37 @@ def _check_cache_dir(name: str, value: Any) -> Optional[Path]:
 
 
 def _check_mirrors(name: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise ValueError(f"mirrors must be a list of base URLs, not the string {value!r}")
+    """Base URLs or folders (as ``file://`` URLs); ``{filename}``/``{sha256}`` kept as given."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValueError(f"{name} must be a list of base URLs or folders, not {value!r}")
     bases = []
     for base in value:
         if isinstance(base, os.PathLike) or (isinstance(base, str) and _is_local_path(base)):
             base = _folder_url(base)
         if not isinstance(base, str):
-            raise ValueError(f"mirrors must be base URLs (strings), not {base!r}")
-        check_url(base.replace("{filename}", "f"))
+            raise ValueError(f"{name} must be base URLs (strings), not {base!r}")
+        check_url(base.replace("{filename}", "f").replace("{sha256}", "0"))
         bases.append(base)
     return tuple(bases)
+
+
+def check_filename(name: str, value: Any) -> Optional[str]:
+    """A plain file name (no folder, ``..``, NUL or control character, at most 255 bytes)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a file name (a string), not {value!r}")
+    if (
+        value.strip() in ("", ".", "..")
+        or "/" in value
+        or "\\" in value
+        or _CONTROL.search(value)
+        or len(value.encode("utf-8", "surrogatepass")) > 255
+    ):
+        raise ValueError(
+            f"{name} {value!r} is not a plain file name (no folders, at most 255 bytes)"
+        )
+    return value
 
 
 def _is_local_path(text: str) -> bool:
@@ -222,7 +247,7 @@ def _folder_url(folder: Any) -> str:
     if not os.fspath(folder):
         raise ValueError("empty mirror path")
     uri = Path(os.fspath(folder)).expanduser().absolute().as_uri()
-    return uri.replace("%7Bfilename%7D", "{filename}")
+    return uri.replace("%7Bfilename%7D", "{filename}").replace("%7Bsha256%7D", "{sha256}")
 
 
 def _check_connect_to(name: str, value: Any) -> dict[Any, Any]:
@@ -325,6 +350,8 @@ def _check_combination(options: Options) -> None:
 
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "mirrors": _check_mirrors,
+    "hashed_mirrors": _check_mirrors,
+    "filename": check_filename,
     "cache_dir": _check_cache_dir,
     "cache_dirs_readonly": _check_folders,
     "offline": _check_bool,

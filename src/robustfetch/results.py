@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from .errors import Attempt
 
@@ -17,12 +17,25 @@ PathArg = Union[str, "os.PathLike[str]"]
 
 @dataclass(frozen=True)
 class Request:
-    """One file for :func:`robustfetch.fetch_many`; a dict with these keys works too."""
+    """One file for :func:`robustfetch.fetch_many`; a dict with these keys works too.
+
+    :param url: the first source to try.
+    :param sha256: the expected digest (see :func:`robustfetch.fetch`).
+    :param fallbacks: more URLs of the same bytes, tried in order.
+    :param dest: a file path or an existing folder; ``None`` keeps it in the cache.
+    :param filename: the file's name for mirrors, indexes and a folder ``dest``
+        (default: the first URL's path).
+    :param size: the expected size in bytes.
+    :param hashes: more digests, ``{"sha512": value, ...}``, all of which must match.
+    """
 
     url: str
     sha256: Optional[str] = None
     fallbacks: Sequence[str] = ()
     dest: Optional[PathArg] = None
+    filename: Optional[str] = None
+    size: Optional[int] = None
+    hashes: Optional[Mapping[str, Any]] = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""Ordered, de-duplicated candidate sources for one request: url, fallbacks, mirrors.
+"""Ordered, de-duplicated sources of one request: hashed mirrors, url, fallbacks, mirrors.
 
+Hashed mirrors (folders laid out like the cache) come first when a sha256 is
+pinned: they are addressed by content, so they cannot serve another file.
 Each given URL is expanded by the rewrite rules (user rules, then the built-in
 legacy-host rules) and a PyPI sdist URL with a wrong bucket letter gains the
 corrected form; a source whose host a rule blocks stays in the plan, marked,
@@ -21,6 +23,8 @@ from .urls import default_port, normalise_host, strip_fragment
 __all__ = [
     "Job",
     "Source",
+    "hashed_mirror_url",
+    "merge_sources",
     "mirror_host",
     "mirror_url",
     "plan_sources",
@@ -50,7 +54,7 @@ class Source:
     """One place to try.
 
     :param url: the URL to request (no fragment).
-    :param origin: ``"url"``, ``"fallback"``, ``"mirror"`` or ``"pypi"``.
+    :param origin: ``"hashed_mirror"``, ``"url"``, ``"fallback"``, ``"mirror"`` or ``"pypi"``.
     :param blocked_by: the rule that forbids this host, if one does.
     :param expected: digests known for this source only (PyPI's listing).
     """
@@ -67,8 +71,13 @@ def plan_sources(
     mirrors: Sequence[str],
     filename: str,
     rules: Optional[RuleSet] = None,
+    hashed_mirrors: Sequence[str] = (),
+    sha256: Optional[str] = None,
 ) -> list[Source]:
     """The sources of one request in the order they are tried, duplicates removed.
+
+    Hashed mirrors (only with ``sha256``), the URL, the fallbacks, then the
+    mirrors; a mirror naming ``{sha256}`` is left out without ``sha256``.
 
     >>> sources = plan_sources("https://pypi.io/packages/f.tgz#sha256=00",
     ...     ["https://A.example:443/f.tgz"], ["https://m.example/pub"], "f.tgz", RuleSet())
@@ -80,8 +89,15 @@ def plan_sources(
     mirror https://m.example/pub/f.tgz
     """
     rules = rules if rules is not None else RuleSet(builtin=False)
-    given = [(url, "url")] + [(u, "fallback") for u in fallbacks]
-    given += [(mirror_url(base, filename), "mirror") for base in mirrors]
+    given: list[tuple[str, str]] = []
+    if sha256 is not None:
+        given += [(hashed_mirror_url(base, sha256), "hashed_mirror") for base in hashed_mirrors]
+    given += [(url, "url")] + [(u, "fallback") for u in fallbacks]
+    given += [
+        (mirror_url(base, filename, sha256), "mirror")
+        for base in mirrors
+        if sha256 is not None or "{sha256}" not in base
+    ]
     candidates = [
         Source(strip_fragment(candidate), origin, _describe(rules, candidate))
         for raw, origin in given
@@ -106,18 +122,40 @@ def _describe(rules: RuleSet, url: str) -> Optional[str]:
     return str(rule) if rule is not None else None
 
 
-def mirror_url(base: str, filename: str) -> str:
-    """``base`` with ``{filename}`` replaced, or with ``/<filename>`` appended.
+def mirror_url(base: str, filename: str, sha256: Optional[str] = None) -> str:
+    """``base`` with ``{filename}`` and ``{sha256}`` replaced, or with ``/<filename>`` appended.
 
     >>> mirror_url("https://m.example/dist/{filename}?x=1", "a b.tgz")
     'https://m.example/dist/a%20b.tgz?x=1'
+    >>> mirror_url("https://m.example/by-hash/{sha256}", "f.tgz", "ab" * 32)[-8:]
+    'abababab'
     """
     quoted = quote(filename)
-    if "{filename}" in base:
+    if "{filename}" in base or "{sha256}" in base:
+        if "{sha256}" in base:
+            if sha256 is None:
+                raise ValueError(f"mirror {base!r} names {{sha256}} but no sha256 is pinned")
+            base = base.replace("{sha256}", sha256)
         return strip_fragment(base.replace("{filename}", quoted))
     parts = urlsplit(base)
     path = parts.path.rstrip("/") + "/" + quoted
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def hashed_mirror_url(base: str, sha256: str) -> str:
+    """Where a folder laid out like the cache keeps ``sha256``: ``<base>/sha256/<2 hex>/<hex>``.
+
+    >>> hashed_mirror_url("https://m.example/cache/?x=1", "ab" + "0" * 62)[:46]
+    'https://m.example/cache/sha256/ab/ab0000000000'
+    """
+    parts = urlsplit(base)
+    path = f"{parts.path.rstrip('/')}/sha256/{sha256[:2]}/{sha256}"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def merge_sources(first: Sequence[Source], second: Sequence[Source]) -> list[Source]:
+    """``first``, then those of ``second`` it lacks (two requests for one file)."""
+    return list(_unique([*first, *second]))
 
 
 def source_key(url: str) -> str:
