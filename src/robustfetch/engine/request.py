@@ -73,6 +73,13 @@ class Engine:
                 raise _offline(job, "offline, and not in the cache")
             partial = self.cache.partial_path(sha256)
             with Staging.resumable(partial, job.expected) as staging:
+                if staging.size and self._complete(staging):
+                    # Killed after the last write, before the rename: nothing to ask for.
+                    log.info("%s: the %d bytes kept verify; committing", job.name, staging.size)
+                    url = staging.url or job.sources[0].url
+                    kept = self._commit(job, url, staging, [])
+                    self.transfer.progress(url, kept.size, kept.size, done=True)
+                    return replace(kept, from_cache=True)
                 if staging.size:
                     log.info(
                         "%s: resuming the %d bytes kept from an earlier run", job.name, staging.size
@@ -155,7 +162,7 @@ class Engine:
                     continue
                 last = index == len(sources)
                 if self._try_source(source, job, staging, deadline_at, last, attempts):
-                    return self._commit(job, source, staging, attempts)
+                    return self._commit(job, source.url, staging, attempts)
                 ref = sdist_ref(source.url)
                 if ref is not None and not asked_pypi and _not_found(attempts):
                     # The file may live elsewhere now: PyPI's JSON API knows where.
@@ -187,6 +194,7 @@ class Engine:
         if expected != staging.expected:
             staging.restart(expected)
         tries = 0
+        restarted = False
         while True:
             if deadline_at is not None and time.monotonic() >= deadline_at:
                 raise _Abort(
@@ -198,9 +206,22 @@ class Engine:
                 is_pinned(staging.expected)
                 or (staging.url == source.url and staging.validator is not None)
             )
+            offset = staging.size if resume else 0
             try:
                 self.transfer.fetch(source.url, staging, deadline_at, resume)
             except SourceFailed as failure:
+                if offset and not restarted and _blames_the_prefix(failure):
+                    # The kept bytes (from another source, or an earlier run) may be
+                    # what is wrong: this source gets one try from byte 0 first.
+                    restarted = True
+                    staging.restart()
+                    detail = (
+                        f"{failure.detail} (resumed after {offset} bytes kept from an "
+                        "earlier try; starting over from byte 0)"
+                    )
+                    attempts.append(Attempt(source.url, failure.reason, detail, failure.status))
+                    log.info("%s: %s: %s", source.url, failure.reason.value, detail)
+                    continue
                 attempts.append(Attempt(source.url, failure.reason, failure.detail, failure.status))
                 log.info("%s: %s: %s", source.url, failure.reason.value, failure.detail)
                 if failure.reason in TLS_REASONS and self._other_addresses(
@@ -252,9 +273,17 @@ class Engine:
             return True
         return False
 
-    def _commit(
-        self, job: Job, source: Source, staging: Staging, attempts: list[Attempt]
-    ) -> FetchResult:
+    def _complete(self, staging: Staging) -> bool:
+        """Whether ``staging`` already holds the whole pinned file."""
+        size, max_size = self.options.size, self.options.max_size
+        return (
+            is_pinned(staging.expected)
+            and (size is None or staging.size == size)
+            and (max_size is None or staging.size <= max_size)
+            and not staging.verifier.mismatches()
+        )
+
+    def _commit(self, job: Job, url: str, staging: Staging, attempts: list[Attempt]) -> FetchResult:
         """Move the verified bytes into place: the cache entry and/or ``dest``."""
         sha256 = staging.verifier.hexdigest("sha256")
         size = staging.size
@@ -274,11 +303,12 @@ class Engine:
                 if cache is not None:
                     cache.store(job.dest, sha256)
         except OSError as exc:
-            attempts[-1] = Attempt(source.url, Reason.IO_ERROR, f"cannot write {target}: {exc}")
+            failed = Attempt(url, Reason.IO_ERROR, f"cannot write {target}: {exc}")
+            attempts = [*attempts[:-1], failed] if attempts else [failed]
             raise FetchError(_summary(job, attempts), attempts) from exc
         assert target is not None
-        log.info("%s: saved %s (%d bytes, sha256 %s)", source.url, target, size, sha256)
-        return FetchResult(target, source.url, sha256, size, False, list(attempts))
+        log.info("%s: saved %s (%d bytes, sha256 %s)", url, target, size, sha256)
+        return FetchResult(target, url, sha256, size, False, list(attempts))
 
     def _cache(self) -> Cache:
         assert self.cache is not None, "api checks that a destination exists"
@@ -316,6 +346,11 @@ def _mirror_outcomes(job: Job, attempts: list[Attempt]) -> dict[str, bool]:
     """Mirror host -> whether its last try this run succeeded."""
     mirrors = {s.url for s in job.sources if s.origin == "mirror"}
     return {mirror_host(a.url): a.reason is None for a in attempts if a.url in mirrors}
+
+
+def _blames_the_prefix(failure: SourceFailed) -> bool:
+    """Whether a failed resume may be the kept prefix's fault rather than the source's."""
+    return failure.status == 416 or failure.reason in (Reason.HASH_MISMATCH, Reason.SIZE_MISMATCH)
 
 
 def _not_found(attempts: list[Attempt]) -> bool:
