@@ -1,7 +1,8 @@
-"""Feeds a body to the staging file as it arrives; big bodies on a helper thread."""
+"""Moves a body from reused buffers into the staging file; big bodies on helper threads."""
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 from typing import Optional
@@ -9,100 +10,129 @@ from typing import Optional
 from ..errors import Reason, SourceFailed
 from ..store.staging import Staging
 
-__all__ = ["Sink"]
+__all__ = ["BUFFER", "THREADED_MIN", "Sink"]
 
-#: Bodies at least this large (or of unknown size) are hashed on a helper thread.
+#: Bodies at least this large (or of unknown size) are hashed and written on a helper thread.
 THREADED_MIN = 4 << 20
-_BATCH = 1 << 20  # bytes handed to the helper at once
-_IN_FLIGHT = 8  # batches queued at most: memory stays bounded (8 MiB)
-# The commit syncs; syncing as we go spreads that disk time over the transfer.
+#: The size of one buffer: the socket is read straight into it, in place.
+BUFFER = 1 << 20
+_IN_FLIGHT = 6  # buffers one threaded sink uses at most: memory stays bounded
+# The commit syncs; syncing as we go, on a thread of its own, overlaps that
+# disk time with the transfer instead of adding it at the end.
 _SYNC_EVERY = 16 << 20
+_KEPT = 16  # idle buffers kept for the next transfers (fetch_many reuses them)
+
+# Buffers between transfers: allocating and zeroing 1 MiB per file would cost
+# more than a small file's whole transfer. deque's append/pop are atomic.
+_idle: collections.deque[bytearray] = collections.deque()
+
+
+def _take() -> bytearray:
+    try:
+        return _idle.pop()
+    except IndexError:
+        return bytearray(BUFFER)
+
+
+def _give_back(buffer: bytearray) -> None:
+    if len(_idle) < _KEPT:
+        _idle.append(buffer)
 
 
 class Sink:
-    """Writes and hashes received chunks into ``staging``.
+    """Writes and hashes filled buffers into ``staging``.
 
-    hashlib, file writes and TLS reads all release the GIL, so on a machine
-    with two cores hashing on a second thread hides most of its cost. Call
-    :meth:`finish` after the last chunk, and also after a transfer is cut
-    off (what arrived is kept, for a resume); :meth:`abort` to drop it.
+    The reader asks for a :meth:`buffer`, reads into it, and hands it over with
+    :meth:`submit`. Inline, the bytes are written and hashed at once and the
+    same buffer comes back. Threaded, one helper thread hashes and writes
+    (hashlib and file writes release the GIL for big buffers, so the reading
+    thread keeps reading meanwhile), buffers come back through a free list of
+    :data:`_IN_FLIGHT`, and a third thread makes what was written durable as
+    the transfer goes. Call :meth:`finish` after the last buffer, and also after
+    a transfer is cut off (what arrived is kept, for a resume); :meth:`abort` to
+    drop what is queued.
     """
 
     def __init__(self, staging: Staging, threaded: bool) -> None:
         self.staging = staging
-        self._pending: list[bytes] = []
-        self._pending_size = 0
         self._error: Optional[OSError] = None
         self._discard = False
-        self._queue: Optional[queue.Queue[Optional[list[bytes]]]] = None
+        self._own: Optional[bytearray] = None
+        self._queue: Optional[queue.Queue[Optional[tuple[bytearray, int]]]] = None
+        self._free: queue.Queue[bytearray] = queue.Queue()
         self._thread: Optional[threading.Thread] = None
+        self._syncer: Optional[_Syncer] = None
         if threaded:
-            self._queue = queue.Queue(_IN_FLIGHT)
+            for _ in range(_IN_FLIGHT):
+                self._free.put(_take())
+            self._queue = queue.Queue()
+            self._syncer = _Syncer(staging)
             self._thread = threading.Thread(target=self._work, name="robustfetch-sink", daemon=True)
             self._thread.start()
 
-    def feed(self, chunk: bytes) -> None:
+    def buffer(self) -> bytearray:
+        """An empty buffer to read into (waits while every buffer is in flight)."""
         if self._queue is None:
-            self._write(chunk)
+            if self._own is None:
+                self._own = _take()
+            return self._own
+        self._raise_error()
+        return self._free.get()
+
+    def submit(self, buffer: bytearray, count: int) -> None:
+        """The first ``count`` bytes of ``buffer`` are body: write and hash them."""
+        if self._queue is None:
+            self._write(memoryview(buffer)[:count])
             self._raise_error()
             return
-        self._pending.append(chunk)
-        self._pending_size += len(chunk)
-        if self._pending_size >= _BATCH:
-            self._hand_over()
-
-    def flush(self) -> None:
-        """Hand what is pending to the helper thread (called now and then, not per chunk)."""
-        if self._queue is not None and self._pending:
-            self._hand_over()
+        self._raise_error()
+        self._queue.put((buffer, count))
 
     def finish(self) -> None:
-        """Write everything fed so far; raise the write error, if one happened."""
-        if self._queue is not None:
-            self._hand_over()
-            self._stop()
+        """Write everything submitted; raise the write error, if one happened."""
+        self._stop()
         self._raise_error()
 
     def abort(self) -> None:
-        """Stop the helper thread, if any, dropping what it had not written."""
-        self._pending.clear()
+        """Stop the helper threads, if any, dropping what they had not written."""
         self._discard = True
-        if self._queue is not None:
-            self._stop()
-
-    def _hand_over(self) -> None:
-        self._raise_error()
-        if self._pending:
-            assert self._queue is not None
-            self._queue.put(self._pending)
-            self._pending, self._pending_size = [], 0
+        self._stop()
 
     def _stop(self) -> None:
-        assert self._queue is not None and self._thread is not None
-        self._queue.put(None)
-        self._thread.join()
-        self._queue = None
+        if self._queue is not None:
+            assert self._thread is not None and self._syncer is not None
+            self._queue.put(None)
+            self._thread.join()
+            self._syncer.stop()
+            if self._error is None and not self._discard:
+                self._error = self._syncer.error
+            self._queue = None
+            while not self._free.empty():
+                _give_back(self._free.get_nowait())
+        elif self._own is not None:
+            _give_back(self._own)
+            self._own = None
 
     def _work(self) -> None:
-        assert self._queue is not None
-        work = self._queue
+        assert self._queue is not None and self._syncer is not None
+        work, free, syncer = self._queue, self._free, self._syncer
         unsynced = 0
         while True:
-            batch = work.get()
-            if batch is None:
+            item = work.get()
+            if item is None:
                 return
+            buffer, count = item
             if self._error is None and not self._discard:
-                data = b"".join(batch)
-                self._write(data)
-                unsynced += len(data)
-                if unsynced >= _SYNC_EVERY and self._error is None:
+                self._write(memoryview(buffer)[:count])
+                unsynced += count
+                if unsynced >= _SYNC_EVERY:
                     unsynced = 0
-                    try:
-                        self.staging.sync()
-                    except OSError as exc:
-                        self._error = exc
+                    syncer.request()
+            free.put(buffer)
+            if syncer.error is not None and self._error is None:
+                self._error = syncer.error
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: memoryview) -> None:
         try:
             self.staging.write(data)
         except OSError as exc:
@@ -111,3 +141,41 @@ class Sink:
     def _raise_error(self) -> None:
         if self._error is not None:
             raise SourceFailed(Reason.IO_ERROR, f"cannot write {self.staging.path}: {self._error}")
+
+
+class _Syncer:
+    """fdatasync()s the staging file on request, on its own thread, while writes go on."""
+
+    def __init__(self, staging: Staging) -> None:
+        self.staging = staging
+        self.error: Optional[OSError] = None
+        self._wanted = False
+        self._stopping = False
+        self._condition = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="robustfetch-sync", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        with self._condition:
+            self._wanted = True
+            self._condition.notify()
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopping = True
+            self._condition.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._wanted and not self._stopping:
+                    self._condition.wait()
+                if self._stopping:
+                    return
+                self._wanted = False
+            try:
+                self.staging.sync()
+            except OSError as exc:
+                self.error = exc
+                return

@@ -26,7 +26,7 @@ __all__ = ["Transfer"]
 
 log = logging.getLogger("robustfetch")
 
-CHUNK = 256 * 1024
+CHUNK = 256 * 1024  # reads of small documents (error pages, API answers)
 _TICK = 0.1  # seconds between progress events and speed/deadline checks
 _ERROR_BODY = 64 * 1024
 # Failures after which the staged prefix is still good for a resume.
@@ -237,42 +237,61 @@ class Transfer:
         window_start, window_bytes = clock(), offset
         next_tick = window_start + _TICK
         read_timeout = _bounded(opts.stall_timeout, deadline_at)
-        while True:
-            try:
-                chunk = response.read(CHUNK)
-            except TransportError as exc:
-                raise self._failure(exc, url, "body", received, total, deadline_at) from None
-            if not chunk:
-                return received
-            received += len(chunk)
-            if opts.max_size is not None and received > opts.max_size:
-                raise SourceFailed(
-                    Reason.TOO_LARGE, f"more than max_size={opts.max_size} bytes; stopped"
-                )
-            sink.feed(chunk)
-            now = clock()
-            if now < next_tick:
-                continue
-            # Once per tick, not per chunk: progress, speed and deadline checks.
-            next_tick = now + _TICK
-            sink.flush()  # a slow body still reaches the disk, for a resume if we are killed
-            self.progress(url, received, total)
-            if opts.min_speed and now - window_start >= opts.min_speed_window:
-                speed = (received - window_bytes) / (now - window_start)
-                if speed < opts.min_speed:
+        max_size = opts.max_size
+        readinto = response.readinto
+        buffer = sink.buffer()
+        view, filled = memoryview(buffer), 0
+        size = len(view)
+        try:
+            while True:
+                try:
+                    count = readinto(view[filled:])
+                except TransportError as exc:
+                    raise self._failure(exc, url, "body", received, total, deadline_at) from None
+                if not count:
+                    return received
+                received += count
+                filled += count
+                if max_size is not None and received > max_size:
+                    filled = 0  # never written: the file stays a clean prefix
                     raise SourceFailed(
-                        Reason.TOO_SLOW,
-                        f"{speed:.0f} B/s over {now - window_start:.1f} s, below "
-                        f"min_speed={opts.min_speed:g} B/s; moving on",
+                        Reason.TOO_LARGE, f"more than max_size={max_size} bytes; stopped"
                     )
-                window_start, window_bytes = now, received
-            if deadline_at is not None:
-                remaining = deadline_at - now
-                if remaining <= 0:
-                    raise _deadline_failure(opts.deadline, received, total)
-                if remaining < read_timeout:
-                    read_timeout = remaining
-                    response.set_read_timeout(remaining)
+                if filled == size:
+                    sink.submit(buffer, filled)
+                    buffer = sink.buffer()
+                    view, filled = memoryview(buffer), 0
+                now = clock()
+                if now < next_tick:
+                    continue
+                # Once per tick, not per read: progress, speed and deadline checks.
+                next_tick = now + _TICK
+                if filled:
+                    # A slow body still reaches the disk, for a resume if we are killed.
+                    sink.submit(buffer, filled)
+                    buffer = sink.buffer()
+                    view, filled = memoryview(buffer), 0
+                self.progress(url, received, total)
+                if opts.min_speed and now - window_start >= opts.min_speed_window:
+                    speed = (received - window_bytes) / (now - window_start)
+                    if speed < opts.min_speed:
+                        raise SourceFailed(
+                            Reason.TOO_SLOW,
+                            f"{speed:.0f} B/s over {now - window_start:.1f} s, below "
+                            f"min_speed={opts.min_speed:g} B/s; moving on",
+                        )
+                    window_start, window_bytes = now, received
+                if deadline_at is not None:
+                    remaining = deadline_at - now
+                    if remaining <= 0:
+                        raise _deadline_failure(opts.deadline, received, total)
+                    if remaining < read_timeout:
+                        read_timeout = remaining
+                        response.set_read_timeout(remaining)
+        finally:
+            # What arrived before a failure is kept (a resume continues after it).
+            if filled:
+                sink.submit(buffer, filled)
 
     def _failure(
         self,

@@ -105,14 +105,15 @@ class Staging:
         """Position the file after the :attr:`size` bytes already verified."""
         self._open(truncate_at=self.size)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append ``data`` to the file and to the hash state, together."""
         assert self._file is not None, "restart() or resume() first"
         # Unbuffered: what was written survives a killed process, for the next run.
         view = memoryview(data)
-        while view:
-            written = self._file.write(view)
-            view = view[written or 0 :]
+        written = self._file.write(view) or 0
+        while written < len(view):  # a short write (a signal, a full pipe): the rest
+            view = view[written:]
+            written = self._file.write(view) or 0
         self.verifier.update(data)
 
     def sync(self) -> None:

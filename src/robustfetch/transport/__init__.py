@@ -111,6 +111,9 @@ class Response(Protocol):
     def read(self, amount: int) -> bytes:
         """Up to ``amount`` body bytes as soon as some arrive; ``b""`` at the end."""
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        """Like :meth:`read`, into ``buffer`` (no copy); ``0`` at the end."""
+
     def set_read_timeout(self, seconds: float) -> None:
         """Change how long one read may wait (used as a deadline nears)."""
 

@@ -82,6 +82,16 @@ class FileResponse:
         except OSError as exc:
             raise TransportError(str(exc)) from exc
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        if self._handle is None:
+            data = self.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        try:
+            return self._handle.readinto(buffer)  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise TransportError(str(exc)) from exc
+
     def set_read_timeout(self, seconds: float) -> None:
         """Local reads do not time out."""
 

@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
+from .body import BodyReader, Buffer
 from .proxies import proxy_for
 
 __all__ = ["StdlibResponse", "StdlibTransport"]
@@ -280,6 +281,7 @@ class StdlibResponse:
         self._expected = raw.length  # None when chunked or delimited by the close
         self._received = 0
         self._finished = False
+        self._body = BodyReader(raw)
         self.status = raw.status
         self.headers: Mapping[str, str] = _Headers(raw.getheaders())
 
@@ -301,6 +303,21 @@ class StdlibResponse:
             ) from cause
         self._finished = True
         return data
+
+    def readinto(self, buffer: Buffer) -> int:
+        try:
+            count = self._body.readinto(buffer)
+        except http.client.IncompleteRead as exc:
+            got = self._body.received
+            of = "" if exc.expected is None else f" of {got + exc.expected}"
+            raise TransportError(
+                f"body cut short: {got}{of} bytes, then the server closed the connection"
+            ) from exc
+        except _FAILURES as exc:
+            raise TransportError(str(exc)) from exc
+        if not count and len(buffer):
+            self._finished = True
+        return count
 
     def set_read_timeout(self, seconds: float) -> None:
         self._sock.settimeout(max(seconds, 0.001))

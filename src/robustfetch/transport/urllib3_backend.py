@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
 from collections.abc import Mapping
 from typing import Any, Optional
@@ -13,6 +14,7 @@ from urllib3.util import Timeout, make_headers
 
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
+from .body import BodyReader, Buffer
 from .proxies import proxy_for
 
 __all__ = ["Urllib3Transport"]
@@ -135,11 +137,25 @@ class Urllib3Response:
         self._raw = raw
         self.status = raw.status
         self.headers: Mapping[str, str] = raw.headers
+        fp = getattr(raw, "_fp", None)
+        # urllib3's own readinto reads into a new bytes and copies: read the
+        # http.client response below it instead.
+        self._body = BodyReader(fp) if isinstance(fp, http.client.HTTPResponse) else None
 
     def read(self, amount: int) -> bytes:
         try:
             return self._raw.read1(amount)
         except (HTTPError, OSError) as exc:
+            raise TransportError(str(exc)) from exc
+
+    def readinto(self, buffer: Buffer) -> int:
+        if self._body is None:
+            data = self.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        try:
+            return self._body.readinto(buffer)
+        except (HTTPError, OSError, http.client.HTTPException) as exc:
             raise TransportError(str(exc)) from exc
 
     def set_read_timeout(self, seconds: float) -> None:
