@@ -88,7 +88,8 @@ class FileResponse:
             buffer[: len(data)] = data
             return len(data)
         try:
-            return self._handle.readinto(buffer)  # type: ignore[attr-defined]
+            count: int = self._handle.readinto(buffer)  # type: ignore[attr-defined]
+            return count
         except OSError as exc:
             raise TransportError(str(exc)) from exc
 
