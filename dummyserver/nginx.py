@@ -67,6 +67,7 @@ http {{
         ssl_certificate {work}/cert.pem;
         ssl_certificate_key {work}/key.pem;
         root {root};
+        autoindex {autoindex};
     }}
 }}
 """
@@ -93,6 +94,7 @@ class Nginx:
     :param access_log: log each request as ``<connection serial> <status>
         <bytes sent> "<request line>"`` (read by :meth:`connections`); ``False``
         turns logging off.
+    :param autoindex: list folders (nginx's ``autoindex on``), as a find-links page.
 
     It runs in its own session and is stopped by its PID in :meth:`close`, which
     also runs when the interpreter exits, should a test forget it.
@@ -105,12 +107,14 @@ class Nginx:
         binary: Optional[str] = None,
         *,
         access_log: bool = True,
+        autoindex: bool = False,
     ) -> None:
         binary = binary or find_nginx()
         if binary is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
         self.root = Path(root)
         self.access_log = access_log
+        self.autoindex = autoindex
         self.port = 0
         self.work = Path(tempfile.mkdtemp(prefix="dummyserver-nginx-"))
         self._running: list[subprocess.Popen[bytes]] = []
@@ -163,6 +167,18 @@ class Nginx:
             return set()
         return {int(line.split(" ", 1)[0]) for line in lines if line[:1].isdigit()}
 
+    def requests(self) -> list[tuple[int, str]]:
+        """``(status, path)`` of each logged request so far, in order (nginx logs on completion)."""
+        try:
+            text = (self.work / "access.log").read_bytes().decode("latin-1")
+        except OSError:
+            return []
+        found = []
+        for line in text.splitlines():
+            _, status, _, request = line.split(" ", 3)
+            found.append((int(status), request.strip('"').split(" ")[1]))
+        return found
+
     def cpu_seconds(self) -> Optional[float]:
         """CPU time (user + system) nginx's master and workers used so far.
 
@@ -202,6 +218,7 @@ class Nginx:
                 port=self.port,
                 root=self.root,
                 names=" ".join(SERVER_NAMES),
+                autoindex="on" if self.autoindex else "off",
                 access_log=f"{self.work}/access.log connections" if self.access_log else "off",
             )
             (self.work / "nginx.conf").write_text(config)

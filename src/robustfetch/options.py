@@ -33,6 +33,8 @@ class Options:
     mirrors: tuple[str, ...] = ()
     hashed_mirrors: tuple[str, ...] = ()
     filename: Optional[str] = None
+    index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
     cache_dir: Optional[Path] = None
     cache_dirs_readonly: tuple[Path, ...] = ()
     offline: bool = False
@@ -237,6 +239,23 @@ def check_filename(name: str, value: Any) -> Optional[str]:
     return value
 
 
+def _check_pages(name: str, value: Any) -> tuple[str, ...]:
+    """``index_urls`` and ``find_links``: URLs, or local folders (as ``file://`` URLs)."""
+    if isinstance(value, (str, bytes, os.PathLike)) or not isinstance(value, (list, tuple)):
+        raise ValueError(f"{name} must be a list of URLs or folders, not {value!r}")
+    pages = []
+    for page in value:
+        if isinstance(page, os.PathLike) or (isinstance(page, str) and _is_local_path(page)):
+            if not os.fspath(page):
+                raise ValueError(f"{name}: empty path")
+            page = Path(os.fspath(page)).expanduser().absolute().as_uri()
+        if not isinstance(page, str):
+            raise ValueError(f"{name} must be URLs or folders (strings), not {page!r}")
+        check_url(page)
+        pages.append(page)
+    return tuple(pages)
+
+
 def _is_local_path(text: str) -> bool:
     """Absolute, ``~`` or ``./`` paths name folders; ``mirror.example/dist`` is a mistake."""
     return "://" not in text and (os.path.isabs(text) or text.startswith(("~", ".")))
@@ -352,6 +371,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "mirrors": _check_mirrors,
     "hashed_mirrors": _check_mirrors,
     "filename": check_filename,
+    "index_urls": _check_pages,
+    "find_links": _check_pages,
     "cache_dir": _check_cache_dir,
     "cache_dirs_readonly": _check_folders,
     "offline": _check_bool,

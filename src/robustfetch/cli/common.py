@@ -29,6 +29,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirror", metavar="BASE", action="append", default=[])
+    parser.add_argument("--index-url", metavar="URL", action="append", default=[])
+    parser.add_argument("--find-links", metavar="URL", action="append", default=[])
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument("--cache-dir", metavar="DIR")
     cache.add_argument("--no-cache", action="store_true")
@@ -105,6 +107,10 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
             options[name] = value
     if args.mirror:
         options["mirrors"] = list(args.mirror)
+    if args.index_url:
+        options["index_urls"] = list(args.index_url)
+    if args.find_links:
+        options["find_links"] = list(args.find_links)
     if args.no_cache:
         options["cache_dir"] = None
     elif args.cache_dir is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,11 +14,11 @@ from ..errors import Attempt, FetchError, Reason, SourceFailed
 from ..options import Options
 from ..policy.backoff import retry_delay, should_retry
 from ..policy.digests import is_pinned
-from ..policy.plan import Job, Source, mirror_host, rank_mirrors
+from ..policy.plan import Job, Source, mirror_host, rank_mirrors, source_key
 from ..policy.pypi import sdist_ref
 from ..policy.urls import authority
 from ..results import FetchResult
-from ..sources.pypi import ask_pypi
+from ..sources.later import LaterSources
 from ..store.cache import Cache
 from ..store.health import HealthStore
 from ..store.staging import Staging, place
@@ -150,10 +150,10 @@ class Engine:
         deadline_at = time.monotonic() + deadline if deadline else None
         attempts: list[Attempt] = []
         sources = list(job.sources)
-        asked_pypi = False
+        later = LaterSources(self.transfer, job.name, job.expected, deadline_at)
         try:
             index = 0
-            while index < len(sources):
+            while index < len(sources) or self._add_later(later, sources, attempts):
                 source = sources[index]
                 index += 1
                 if source.blocked_by is not None:
@@ -161,24 +161,42 @@ class Engine:
                     attempts.append(Attempt(source.url, Reason.BLOCKED, detail))
                     continue
                 last = index == len(sources)
-                if self._try_source(source, job, staging, deadline_at, last, attempts):
+                if self._try_source(source, job, staging, deadline_at, last, attempts, later):
                     return self._commit(job, source.url, staging, attempts)
                 ref = sdist_ref(source.url)
-                if ref is not None and not asked_pypi and _not_found(attempts):
+                if ref is not None and later.pypi_ref is None and _not_found(attempts):
                     # The file may live elsewhere now: PyPI's JSON API knows where.
-                    asked_pypi = True
-                    rules = self.options.rule_set()
-                    found = ask_pypi(self.transfer, ref, job.expected, rules, deadline_at)
-                    if isinstance(found, Source):
-                        sources.insert(index, found)
-                    else:
-                        attempts.append(found)
+                    later.pypi_ref = ref
         except _Abort as abort:
             done = {a.url for a in attempts}
             attempts += [
                 Attempt(s.url, abort.reason, abort.detail) for s in sources if s.url not in done
             ]
         raise FetchError(_summary(job, attempts), attempts)
+
+    def _add_later(
+        self, later: LaterSources, sources: list[Source], attempts: list[Attempt]
+    ) -> bool:
+        """Append the next steps' new sources (index and find-links links, PyPI's, duplicates).
+
+        Failed look-ups become attempts; a place already planned is not added
+        twice. True when a source was added.
+        """
+        known = {source_key(s.url) for s in sources}
+        while True:
+            found = later.next()
+            if found is None:
+                return False
+            added = False
+            for item in found:
+                if isinstance(item, Attempt):
+                    attempts.append(item)
+                elif source_key(item.url) not in known:
+                    known.add(source_key(item.url))
+                    sources.append(item)
+                    added = True
+            if added:
+                return True
 
     def _try_source(
         self,
@@ -188,9 +206,19 @@ class Engine:
         deadline_at: Optional[float],
         last: bool,
         attempts: list[Attempt],
+        later: Optional[LaterSources] = None,
     ) -> bool:
-        """Try ``source`` (again, for transient failures); True when ``staging`` is verified."""
+        """Try ``source`` (again, for transient failures); True when ``staging`` is verified.
+
+        ``later`` learns the duplicates the answers announce.
+        """
         expected = {**job.expected, **source.expected}
+        on_head = None
+        if later is not None:
+
+            def on_head(url: str, headers: Mapping[str, str]) -> None:
+                later.learn(url, headers, expected)
+
         if expected != staging.expected:
             staging.restart(expected)
         tries = 0
@@ -208,7 +236,7 @@ class Engine:
             )
             offset = staging.size if resume else 0
             try:
-                self.transfer.fetch(source.url, staging, deadline_at, resume)
+                self.transfer.fetch(source.url, staging, deadline_at, resume, on_head=on_head)
             except SourceFailed as failure:
                 if offset and not restarted and _blames_the_prefix(failure):
                     # The kept bytes (from another source, or an earlier run) may be

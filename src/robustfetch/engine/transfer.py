@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from ..errors import Reason, SourceFailed
@@ -48,6 +48,7 @@ class Transfer:
         deadline_at: Optional[float],
         resume: bool,
         address: Optional[tuple[str, int]] = None,
+        on_head: Optional[Callable[[str, Mapping[str, str]], None]] = None,
     ) -> None:
         """One try of ``url``: follow redirects, stream the body into ``staging``, verify it.
 
@@ -55,7 +56,8 @@ class Transfer:
         for (``Range``, plus ``If-Range`` when the staged bytes came from this
         URL). Afterwards ``staging`` holds either the complete verified body,
         or (after :class:`SourceFailed`) a clean prefix to resume, or nothing.
-        ``address`` pins the first connection to one resolved address.
+        ``address`` pins the first connection to one resolved address;
+        ``on_head`` sees the final URL and headers of each answer (``Link`` duplicates).
         """
         pinned = is_pinned(staging.expected)
         check_plain_http(url, pinned, self.options.allow_http)
@@ -66,6 +68,8 @@ class Transfer:
             if staging.validator is not None and staging.url == url:
                 extra["If-Range"] = staging.validator
         response, current = self.open(url, pinned, deadline_at, extra, address)
+        if on_head is not None and response.status in (200, 206):
+            on_head(current, response.headers)
         if offset and response.status == 206:
             start = _range_start(response.headers)
             if start != offset:
@@ -90,7 +94,22 @@ class Transfer:
 
     def get(self, url: str, limit: int, deadline_at: Optional[float]) -> bytes:
         """A small document (an API answer) in memory; more than ``limit`` bytes is an error."""
-        response, current = self.open(url, False, deadline_at, {"Accept": "application/json"})
+        return self.get_page(url, limit, deadline_at)[0]
+
+    def get_page(
+        self,
+        url: str,
+        limit: int,
+        deadline_at: Optional[float],
+        accept: str = "application/json",
+        pinned: bool = False,
+    ) -> tuple[bytes, str, str]:
+        """Like :meth:`get`: the body, its ``Content-Type`` and the URL that answered.
+
+        ``pinned`` says whether the file the document leads to has a pinned hash
+        (redirects to plain http are then allowed, as for the file itself).
+        """
+        response, current = self.open(url, pinned, deadline_at, {"Accept": accept})
         if response.status != 200:
             raise self._status_failure(response, url, current)
         body = b""
@@ -111,7 +130,7 @@ class Transfer:
             response.close()
             raise
         response.release()
-        return body
+        return body, response.headers.get("Content-Type", ""), current
 
     def open(
         self,

@@ -10,7 +10,7 @@ from typing import BinaryIO, Optional
 from ..policy.urls import local_path
 from . import Response, Transport, TransportError
 
-__all__ = ["FileResponse", "SchemeRouter"]
+__all__ = ["FileResponse", "SchemeRouter", "list_folder"]
 
 
 class SchemeRouter:
@@ -103,3 +103,12 @@ class FileResponse:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+def list_folder(path: str) -> Optional[list[str]]:
+    """Names of the regular files in folder ``path`` (sorted); ``None`` if it is no folder."""
+    try:
+        with os.scandir(path) as entries:
+            return sorted(entry.name for entry in entries if entry.is_file())
+    except OSError:
+        return None

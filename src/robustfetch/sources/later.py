@@ -1,0 +1,107 @@
+"""Steps 5 to 7 of the order of sources: looked up only once the planned sources are spent."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Optional, Union
+
+from ..engine.transfer import Transfer
+from ..errors import Attempt
+from ..policy.digests import is_pinned
+from ..policy.index_pages import link_refused
+from ..policy.metalink import duplicate_links
+from ..policy.plan import Source
+from ..policy.pypi import SdistRef
+from .find_links import find_links_sources
+from .index import index_sources
+from .pages import Lookup
+from .pypi import ask_pypi
+
+__all__ = ["LaterSources"]
+
+log = logging.getLogger("robustfetch")
+
+_MAX_DUPLICATES = 32  # a response may not flood a request with sources
+
+
+class LaterSources:
+    """Finds more places for one request, one step at a time (see :meth:`next`).
+
+    :param filename: the file looked for.
+    :param expected: the request's pinned digests.
+    """
+
+    def __init__(
+        self,
+        transfer: Transfer,
+        filename: str,
+        expected: Mapping[str, str],
+        deadline_at: Optional[float],
+    ) -> None:
+        options = transfer.options
+        self.transfer = transfer
+        self.lookup = Lookup(transfer, options.rule_set(), filename, expected, deadline_at)
+        #: A PyPI sdist URL that answered 404 (step 6 asks PyPI's JSON API about it).
+        self.pypi_ref: Optional[SdistRef] = None
+        self._steps = ["links", "pypi", "duplicates"]
+        self._duplicates: list[Source] = []
+        self._lock = threading.Lock()  # hedged tries may report heads from two threads
+
+    def learn(self, url: str, headers: Mapping[str, str], expected: Mapping[str, str]) -> None:
+        """Note the ``Link: rel=duplicate`` copies an answer names, if a hash vouches for them.
+
+        Without a pinned or vouched-for hash, nothing would check that a
+        duplicate holds the same bytes: such announcements are ignored.
+        """
+        header = headers.get("Link")
+        if not header or not is_pinned(expected):
+            return
+        witness = {k: v for k, v in expected.items() if k not in self.lookup.expected}
+        rules = self.lookup.rules
+        for target in duplicate_links(header, url):
+            if link_refused(target, self.lookup.pinned, self.transfer.options.allow_http, False):
+                log.info("%s: duplicate %s ignored (scheme not allowed)", url, target)
+                continue
+            blocked = rules.blocked_by(target)
+            source = Source(target, "duplicate", str(blocked) if blocked else None, witness)
+            with self._lock:
+                if len(self._duplicates) < _MAX_DUPLICATES and source not in self._duplicates:
+                    log.info("%s: announces a duplicate at %s", url, target)
+                    self._duplicates.append(source)
+
+    def next(self) -> Optional[list[Union[Source, Attempt]]]:
+        """The next step's sources (and failed look-ups), or ``None`` when none is left.
+
+        Duplicates are asked for last, and again as long as tried duplicates
+        announce new ones.
+        """
+        while self._steps:
+            step = self._steps[0]
+            if step != "duplicates":
+                self._steps.pop(0)
+            if step == "links":
+                options = self.transfer.options
+                found = index_sources(self.lookup, options.index_urls)
+                found += find_links_sources(self.lookup, options.find_links)
+                return found
+            if step == "pypi":
+                if self.pypi_ref is None:
+                    continue
+                lookup = self.lookup
+                answer = ask_pypi(
+                    self.transfer,
+                    self.pypi_ref,
+                    lookup.expected,
+                    lookup.rules,
+                    lookup.deadline_at,
+                )
+                return [answer]
+            with self._lock:
+                found_duplicates, self._duplicates = self._duplicates, []
+            if not found_duplicates:
+                self._steps.clear()
+                return None
+            return list(found_duplicates)
+        return None
