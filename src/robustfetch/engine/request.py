@@ -150,7 +150,7 @@ class Engine:
         deadline_at = time.monotonic() + deadline if deadline else None
         attempts: list[Attempt] = []
         sources = list(job.sources)
-        later = LaterSources(self.transfer, job.name, job.expected, deadline_at)
+        later = LaterSources(self.transfer, self.options, job.name, job.expected, deadline_at)
         try:
             index = 0
             while index < len(sources) or self._add_later(later, sources, attempts):

@@ -15,7 +15,7 @@ from ..policy.classify import classify_status
 from ..policy.digests import Verifier, is_pinned
 from ..policy.headers import parse_content_length, parse_content_range_start
 from ..policy.hops import check_plain_http, follow_redirect, headers_for_redirect, is_redirect
-from ..policy.urls import is_ip_literal
+from ..policy.urls import is_ip_literal, local_path
 from ..results import ProgressEvent
 from ..store.staging import Staging
 from ..transport import Response, Transport, TransportError
@@ -131,6 +131,12 @@ class Transfer:
             raise
         response.release()
         return body, response.headers.get("Content-Type", ""), current
+
+    def list_folder(self, url: str) -> Optional[list[str]]:
+        """The file names in the local folder ``url`` names (find-links), or ``None``."""
+        from ..transport.files import list_folder
+
+        return list_folder(local_path(url)) if url.startswith("file:") else None
 
     def open(
         self,

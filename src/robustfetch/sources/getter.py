@@ -17,3 +17,22 @@ class DocumentGetter(Protocol):
     def get(self, url: str, limit: int, deadline_at: Optional[float]) -> bytes:
         """The body of ``url``; more than ``limit`` bytes is a :class:`SourceFailed`."""
         ...
+
+    def get_page(
+        self,
+        url: str,
+        limit: int,
+        deadline_at: Optional[float],
+        accept: str = "application/json",
+        pinned: bool = False,
+    ) -> tuple[bytes, str, str]:
+        """Like :meth:`get`: the body, its ``Content-Type`` and the URL that answered it.
+
+        :param pinned: the file the page leads to has a pinned hash (redirects
+            to plain http are then followed, as they would be for the file).
+        """
+        ...
+
+    def list_folder(self, url: str) -> Optional[list[str]]:
+        """The files in the local folder a ``file:`` URL names, or ``None`` if it is no folder."""
+        ...

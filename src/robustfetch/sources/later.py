@@ -7,14 +7,15 @@ import threading
 from collections.abc import Mapping
 from typing import Optional, Union
 
-from ..engine.transfer import Transfer
 from ..errors import Attempt
+from ..options import Options
 from ..policy.digests import is_pinned
 from ..policy.index_pages import link_refused
 from ..policy.metalink import duplicate_links
 from ..policy.plan import Source
 from ..policy.pypi import SdistRef
 from .find_links import find_links_sources
+from .getter import DocumentGetter
 from .index import index_sources
 from .pages import Lookup
 from .pypi import ask_pypi
@@ -35,14 +36,17 @@ class LaterSources:
 
     def __init__(
         self,
-        transfer: Transfer,
+        getter: DocumentGetter,
+        options: Options,
         filename: str,
         expected: Mapping[str, str],
         deadline_at: Optional[float],
     ) -> None:
-        options = transfer.options
-        self.transfer = transfer
-        self.lookup = Lookup(transfer, options.rule_set(), filename, expected, deadline_at)
+        self.getter = getter
+        self.options = options
+        self.lookup = Lookup(
+            getter, options.rule_set(), options.allow_http, filename, expected, deadline_at
+        )
         #: A PyPI sdist URL that answered 404 (step 6 asks PyPI's JSON API about it).
         self.pypi_ref: Optional[SdistRef] = None
         self._steps = ["links", "pypi", "duplicates"]
@@ -61,7 +65,7 @@ class LaterSources:
         witness = {k: v for k, v in expected.items() if k not in self.lookup.expected}
         rules = self.lookup.rules
         for target in duplicate_links(header, url):
-            if link_refused(target, self.lookup.pinned, self.transfer.options.allow_http, False):
+            if link_refused(target, self.lookup.pinned, self.options.allow_http, False):
                 log.info("%s: duplicate %s ignored (scheme not allowed)", url, target)
                 continue
             blocked = rules.blocked_by(target)
@@ -82,16 +86,15 @@ class LaterSources:
             if step != "duplicates":
                 self._steps.pop(0)
             if step == "links":
-                options = self.transfer.options
-                found = index_sources(self.lookup, options.index_urls)
-                found += find_links_sources(self.lookup, options.find_links)
+                found = index_sources(self.lookup, self.options.index_urls)
+                found += find_links_sources(self.lookup, self.options.find_links)
                 return found
             if step == "pypi":
                 if self.pypi_ref is None:
                     continue
                 lookup = self.lookup
                 answer = ask_pypi(
-                    self.transfer,
+                    self.getter,
                     self.pypi_ref,
                     lookup.expected,
                     lookup.rules,

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Optional, Union
 from urllib.parse import quote
 
-from ..engine.transfer import Transfer
 from ..errors import Attempt, Reason, SourceFailed
 from ..policy.digests import is_pinned
 from ..policy.hops import check_plain_http
@@ -21,7 +20,7 @@ from ..policy.index_pages import (
 )
 from ..policy.plan import Source
 from ..policy.rewrite import RuleSet
-from ..policy.urls import local_path
+from .getter import DocumentGetter
 
 __all__ = ["Lookup", "link_source", "read_page"]
 
@@ -39,8 +38,9 @@ class Lookup:
     :param expected: the request's pinned digests (possibly empty).
     """
 
-    transfer: Transfer
+    getter: DocumentGetter
     rules: RuleSet
+    allow_http: bool
     filename: str
     expected: Mapping[str, str]
     deadline_at: Optional[float]
@@ -59,9 +59,7 @@ def read_page(
     A local folder (a ``file:`` URL) is listed as if it were a directory page.
     """
     if url.startswith("file:"):
-        from ..transport.files import list_folder
-
-        names = list_folder(local_path(url))
+        names = lookup.getter.list_folder(url)
         if names is not None:
             base = url if url.endswith("/") else url + "/"
             return [Link(base + quote(name), name) for name in names], base
@@ -69,8 +67,8 @@ def read_page(
     if blocked is not None:
         return Attempt(url, Reason.BLOCKED, f"{what}: blocked by the rule {blocked}")
     try:
-        check_plain_http(url, lookup.pinned, lookup.transfer.options.allow_http)
-        body, content_type, current = lookup.transfer.get_page(
+        check_plain_http(url, lookup.pinned, lookup.allow_http)
+        body, content_type, current = lookup.getter.get_page(
             url, PAGE_LIMIT, lookup.deadline_at, accept, lookup.pinned
         )
     except SourceFailed as failure:
@@ -90,7 +88,7 @@ def link_source(
     refuses the link (naming ``where``); agreeing or alone, they are checked
     on that source's bytes.
     """
-    refused = link_refused(link.url, lookup.pinned, lookup.transfer.options.allow_http, local_page)
+    refused = link_refused(link.url, lookup.pinned, lookup.allow_http, local_page)
     if refused is not None:
         return Attempt(link.url, Reason.INSECURE_REFUSED, f"found on {where}: {refused}")
     listed = listed_hashes(link.hashes)
