@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -9,7 +10,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from .errors import FetchError
+from .errors import Attempt, FetchError, Reason
 from .options import Options, make_options
 from .policy.digests import expected_hashes, is_pinned
 from .policy.plan import Job, merge_sources, plan_sources
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from .engine.request import Engine
 
 __all__ = ["Fetcher", "fetch", "fetch_many"]
+
+log = logging.getLogger("robustfetch")
 
 RequestLike = Union[Request, Mapping[str, Any], str]
 # Options that shape connections: changing one per call needs another transport.
@@ -110,6 +113,7 @@ class Fetcher:
     ) -> FetchResult:
         """Like :func:`robustfetch.fetch`, with this fetcher's options and connections."""
         opts = make_options(self.options, **options) if options else self.options
+        _check_cache_folder(opts)
         job = plan_job(url, sha256, fallbacks, dest, opts)
         return self._run(job, opts)
 
@@ -119,6 +123,7 @@ class Fetcher:
         """Like :func:`robustfetch.fetch_many`; every request is checked before any download."""
         _check_workers(workers)
         opts = make_options(self.options, **options) if options else self.options
+        _check_cache_folder(opts)
         planned = plan_many(requests, opts)
         for index, item in enumerate(planned):
             if isinstance(item, ValueError):
@@ -153,6 +158,18 @@ class Fetcher:
         return [results[unique[index]] for index in range(len(jobs))]
 
     def _run(self, job: Job, opts: Options) -> FetchResult:
+        """The engine boundary: whatever goes wrong past planning is a :class:`FetchError`."""
+        try:
+            return self._run_engine(job, opts)
+        except FetchError:
+            raise
+        except Exception as exc:
+            error = _unexpected(job, exc)
+            if error is exc.__context__:
+                raise error from None
+            raise error from exc
+
+    def _run_engine(self, job: Job, opts: Options) -> FetchResult:
         if any(getattr(opts, name) != getattr(self.options, name) for name in _TRANSPORT_OPTIONS):
             settings = _transport_settings(opts)
             transport = make_transport(opts.transport, settings)
@@ -295,6 +312,25 @@ def as_request(item: RequestLike) -> Request:
             )
         return Request(**item)
     raise ValueError(f"bad request {item!r}: give a Request, a dict or a URL")
+
+
+def _unexpected(job: Job, exc: Exception) -> FetchError:
+    """The :class:`FetchError` standing for ``exc``, raised below the engine boundary."""
+    context = exc.__context__
+    if isinstance(exc, OSError) and isinstance(context, FetchError):
+        # A clean-up failed while the fetch was failing: why it failed matters more.
+        log.warning("%s: clean-up failed: %s", job.name, exc)
+        return context
+    kind = "local I/O error" if isinstance(exc, OSError) else "unexpected error"
+    attempt = Attempt(job.sources[0].url, Reason.IO_ERROR, f"{kind}: {type(exc).__name__}: {exc}")
+    return FetchError(f"could not fetch {job.name}: {kind}", [attempt])
+
+
+def _check_cache_folder(opts: Options) -> None:
+    """A ``cache_dir`` that exists but is not a folder is bad input."""
+    for folder in (opts.cache_dir, *opts.cache_dirs_readonly):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise ValueError(f"cache_dir {str(folder)!r} is not a folder")
 
 
 def _check_workers(workers: object) -> None:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from typing import Optional
 from urllib.parse import urlsplit
 
-__all__ = ["bypasses_proxy", "proxies_from_environment", "proxy_for"]
+__all__ = ["bypasses_proxy", "check_proxy_url", "proxies_from_environment", "proxy_for"]
+
+_CREDENTIALS = re.compile(r"^([^:/?#]*://)?[^/?#]*@")
 
 
 def proxies_from_environment(environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     """``{"https": ..., "http": ..., "no": ...}`` from the environment; lower case wins.
 
-    ``HTTP_PROXY`` is ignored in a CGI process (httpoxy), as urllib does.
+    ``HTTP_PROXY`` is ignored in a CGI process (httpoxy), as urllib does. A
+    malformed value is a :class:`ValueError` naming the variable (never its password).
 
     >>> proxies_from_environment({"HTTPS_PROXY": "http://p:3128", "no_proxy": "a.example"})
     {'https': 'http://p:3128', 'no': 'a.example'}
@@ -27,11 +31,34 @@ def proxies_from_environment(environ: Optional[Mapping[str, str]] = None) -> dic
                 # A set but empty lower-case variable switches the proxy off.
                 value = env[name].strip()
                 if value:
-                    found[scheme] = value
+                    found[scheme] = value if scheme == "no" else check_proxy_url(value, name)
                 break
     if "REQUEST_METHOD" in env:
         found.pop("http", None)
     return found
+
+
+def check_proxy_url(value: str, name: str) -> str:
+    """``value`` if it is a usable ``http://`` or ``https://`` proxy URL, else ``ValueError``.
+
+    >>> check_proxy_url("http://user:secret@[bad", "HTTPS_PROXY")
+    Traceback (most recent call last):
+    ...
+    ValueError: HTTPS_PROXY='http://***@[bad' is not a usable proxy URL: Invalid IPv6 URL
+    """
+    shown = _CREDENTIALS.sub(lambda m: f"{m.group(1) or ''}***@", value)
+    try:
+        parts = urlsplit(value if "://" in value else "http://" + value)
+        parts.port  # noqa: B018 - urlsplit checks the port lazily
+        host = parts.hostname
+    except ValueError as exc:
+        raise ValueError(f"{name}={shown!r} is not a usable proxy URL: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise ValueError(
+            f"{name}={shown!r} is not a usable proxy URL: give http://host:port "
+            "(or https://host:port)"
+        )
+    return value
 
 
 def proxy_for(url: str, proxies: Mapping[str, str]) -> Optional[str]:
