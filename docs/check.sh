@@ -15,7 +15,12 @@ if [ "$#" -ne 1 ]; then
     echo "usage: bash docs/check.sh PYTHON" >&2
     exit 2
 fi
-py=$1
+# An absolute path (the steps below change folders), keeping a venv's own
+# symlink: resolving it would leave the virtual environment.
+case $1 in
+    */*) py="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")" ;;
+    *) py=$(command -v "$1") ;;
+esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/robustfetch-docs-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT
