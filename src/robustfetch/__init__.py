@@ -17,6 +17,7 @@ _LAZY = {
     "HostReport": "diagnose.host",
     "probe": "diagnose.client",
     "probe_host": "diagnose.host",
+    "read_metalink": "sources.metalink",
 }
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "fetch_many",
     "probe",
     "probe_host",
+    "read_metalink",
     "rewrite_url",
 ]
 
@@ -55,3 +57,4 @@ if TYPE_CHECKING:
     from .diagnose.certificates import CertificateInfo
     from .diagnose.client import Capabilities, probe
     from .diagnose.host import AddressReport, HostReport, probe_host
+    from .sources.metalink import read_metalink

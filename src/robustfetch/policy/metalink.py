@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 from urllib.parse import urljoin
-from xml.etree import ElementTree
+
+if TYPE_CHECKING:
+    from xml.etree import ElementTree
 
 __all__ = ["MAX_DOCUMENT", "MetalinkFile", "duplicate_links", "parse_metalink"]
 
@@ -59,6 +61,8 @@ def parse_metalink(document: Union[str, bytes]) -> list[MetalinkFile]:
     if _MARKUP_DECLARATION.search(text):
         raise ValueError("Metalink document holds a <!DOCTYPE> or <!ENTITY> declaration: refused")
     text = _XML_DECLARATION.sub("", text, count=1)
+    from xml.etree import ElementTree  # only Metalink readers pay for the XML parser
+
     try:
         root = ElementTree.fromstring(text)  # no DTD can reach the parser (above)
     except ElementTree.ParseError as exc:

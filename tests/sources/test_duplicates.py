@@ -1,0 +1,87 @@
+"""``Link: <url>; rel=duplicate`` (RFC 6249): copies a response names join the sources last."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import robustfetch
+from dummyserver import Server
+from robustfetch import FetchError, Reason
+
+DATA = os.urandom(300_000)
+DIGEST = hashlib.sha256(DATA).hexdigest()
+
+
+def _cut_short_with_duplicate(server: Server) -> tuple[str, str]:
+    duplicate = server.route("/mirror/f.bin", body=DATA)
+    url = server.route(
+        "/f.bin",
+        body=DATA,
+        truncate_after=100_000,
+        headers={
+            "Link": f"<{duplicate}>; rel=duplicate; pri=1; geo=de, <{server.url('/x')}>; rel=describedby"
+        },
+    )
+    return url, duplicate
+
+
+def test_duplicate_completes_a_pinned_download_cut_short(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    url, duplicate = _cut_short_with_duplicate(https_server)
+    result = robustfetch.fetch(url, DIGEST, dest=dest_dir, **opts)
+    assert result.path.read_bytes() == DATA
+    assert result.url == duplicate
+    assert [(a.url, a.reason) for a in result.attempts] == [
+        (url, Reason.TRUNCATED),
+        (duplicate, None),
+    ]
+    # The duplicate carried on after the bytes the first answer sent.
+    (request,) = https_server.requests_for("/mirror/f.bin")
+    assert request.headers.get("range") == "bytes=100000-"
+    assert https_server.hits("/x") == 0
+
+
+def test_duplicates_come_after_the_given_sources(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    url, duplicate = _cut_short_with_duplicate(https_server)
+    fallback = https_server.route("/fallback/f.bin", status=404)
+    result = robustfetch.fetch(url, DIGEST, [fallback], dest=dest_dir, **opts)
+    assert [r.path.split("?")[0] for r in https_server.requests] == [
+        "/f.bin",
+        "/fallback/f.bin",
+        "/mirror/f.bin",
+    ]
+    assert result.url == duplicate
+
+
+def test_duplicates_are_ignored_without_a_hash_to_check_them(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    url, _ = _cut_short_with_duplicate(https_server)
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(url, dest=dest_dir, **opts)
+    assert [a.reason for a in info.value.attempts] == [Reason.TRUNCATED]
+    assert https_server.hits("/mirror/f.bin") == 0
+
+
+def test_a_duplicate_may_not_point_at_a_local_file(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path, tmp_path: Path
+) -> None:
+    local = tmp_path / "f.bin"
+    local.write_bytes(DATA)
+    url = https_server.route(
+        "/f.bin",
+        body=DATA,
+        truncate_after=1000,
+        headers={"Link": f"<{local.as_uri()}>; rel=duplicate"},
+    )
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(url, DIGEST, dest=dest_dir, **opts)
+    assert [a.url for a in info.value.attempts] == [url]
