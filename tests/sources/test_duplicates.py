@@ -24,7 +24,8 @@ def _cut_short_with_duplicate(server: Server) -> tuple[str, str]:
         body=DATA,
         truncate_after=100_000,
         headers={
-            "Link": f"<{duplicate}>; rel=duplicate; pri=1; geo=de, <{server.url('/x')}>; rel=describedby"
+            "Link": f"<{duplicate}>; rel=duplicate; pri=1; geo=de, "
+            f"<{server.url('/x')}>; rel=describedby"
         },
     )
     return url, duplicate
