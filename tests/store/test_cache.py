@@ -32,7 +32,7 @@ def entry(cache: Path, digest: str = DIGEST) -> Path:
     return cache / "sha256" / digest[:2] / digest
 
 
-def test_pinned_hit_needs_no_network_and_links_dest(
+def test_pinned_hit_needs_no_network_and_copies_dest(
     https_server: Server, cached: dict[str, Any], dest_dir: Path
 ) -> None:
     url = https_server.route("/f.bin", body=DATA)
@@ -43,7 +43,7 @@ def test_pinned_hit_needs_no_network_and_links_dest(
     assert second.path.read_bytes() == DATA
     assert https_server.hits("/f.bin") == 1
     stored = entry(cached["cache_dir"])
-    assert os.stat(second.path).st_ino == os.stat(stored).st_ino  # a hard link, not a copy
+    assert os.stat(second.path).st_ino != os.stat(stored).st_ino  # a copy, not a hard link
     assert sorted(os.listdir(dest_dir)) == ["a.bin", "b.bin"]
 
 
@@ -65,6 +65,7 @@ def test_corrupted_entry_is_removed_logged_and_fetched_again(
     url = https_server.route("/f.bin", body=DATA)
     robustfetch.fetch(url, DIGEST, **cached)
     stored = entry(cached["cache_dir"])
+    stored.chmod(0o644)
     stored.write_bytes(b"bit rot")
     with caplog.at_level(logging.WARNING, logger="robustfetch"):
         result = robustfetch.fetch(url, DIGEST, dest=dest_dir, **cached)
@@ -192,6 +193,7 @@ def test_cache_commands(
     assert main(["cache", "--cache-dir", str(cache), "info"]) == 0
     assert "entries:          1 (293.0 KiB)" in capsys.readouterr().out
     assert main(["cache", "--cache-dir", str(cache), "verify"]) == 0
+    entry(cache).chmod(0o644)
     entry(cache).write_bytes(b"rot")
     assert main(["cache", "--cache-dir", str(cache), "verify"]) == 1
     assert "corrupted, removed" in capsys.readouterr().out

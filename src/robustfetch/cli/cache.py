@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -85,13 +82,11 @@ def _clear(cache: Cache, older_than_days: Optional[float]) -> int:
     removed = freed = 0
     for entry in cache.entries():
         if cutoff is None or max(entry.mtime, _atime(entry.path)) < cutoff:
-            with contextlib.suppress(OSError):
-                os.unlink(entry.path)
+            if cache.remove_entry(entry):  # kept while another process uses it
                 removed += 1
                 freed += entry.size
     if cutoff is None:
-        for folder in (cache.root / "partial", cache.root / "tmp"):
-            shutil.rmtree(folder, ignore_errors=True)
+        cache.clear_staging()  # what others are writing now is kept
     print(f"robustfetch: removed {removed} entries ({human_size(freed)})")
     return EXIT_OK
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
@@ -19,9 +19,10 @@ from ..policy.pypi import sdist_ref
 from ..policy.urls import authority
 from ..results import FetchResult
 from ..sources.later import LaterSources
-from ..store.cache import Cache
+from ..store.cache import ENTRY_MODE, Cache, LockTimeout
+from ..store.files import deliver
 from ..store.health import HealthStore
-from ..store.staging import Staging, place
+from ..store.staging import Staging
 from ..transport import Transport
 from .transfer import Transfer
 
@@ -61,18 +62,27 @@ class Engine:
         if self.cache is None or sha256 is None:
             if self.options.offline:
                 raise _offline(job, "offline, and without a pinned sha256 the cache cannot help")
-            folder = job.dest.parent if job.dest is not None else self._cache().staging_folder()
-            with Staging.beside(folder, job.name, job.expected) as staging:
-                return self._download(job, staging)
+            return self._download_beside(job)
         wait = LOCK_WAIT if self.options.deadline is None else self.options.deadline
-        with self.cache.locked(sha256, wait):  # another process may be fetching it now
+        held = ExitStack()
+        try:
+            held.enter_context(self.cache.lock(sha256, wait))  # another process may be at it
+        except LockTimeout:
+            return self._without_lock(job, wait)
+        except OSError as exc:
+            raise _io_error(job, f"cannot lock the cache: {exc}") from exc
+        with held:
             hit = self.cache.lookup(job.expected)
             if hit is not None:
                 return self._from_cache(job, *hit)
             if self.options.offline:
                 raise _offline(job, "offline, and not in the cache")
             partial = self.cache.partial_path(sha256)
-            with Staging.resumable(partial, job.expected) as staging:
+            try:
+                staging = Staging.resumable(partial, job.expected)
+            except OSError as exc:
+                raise _io_error(job, f"cannot stage {partial}: {exc}") from exc
+            with staging:
                 if staging.size and self._complete(staging):
                     # Killed after the last write, before the rename: nothing to ask for.
                     log.info("%s: the %d bytes kept verify; committing", job.name, staging.size)
@@ -86,11 +96,39 @@ class Engine:
                     )
                 return self._download(job, staging)
 
+    def _download_beside(self, job: Job) -> FetchResult:
+        """Stage a file of its own beside ``dest`` (or in the cache's staging folder)."""
+        folder = job.dest.parent if job.dest is not None else self._cache().staging_folder()
+        with Staging.beside(folder, job.name, job.expected) as staging:
+            return self._download(job, staging)
+
+    def _without_lock(self, job: Job, waited: float) -> FetchResult:
+        """Another process held the digest's lock all the time we could wait.
+
+        Its partial file is its own: with a deadline the request fails
+        (``timeout``); without one, the file is downloaded into staging of
+        our own, and the atomic commits keep every copy whole.
+        """
+        if self.options.deadline is not None:
+            detail = (
+                f"not tried: another process or thread is downloading this file"
+                f" (its lock stayed held for the whole deadline of {waited:g} s)"
+            )
+            attempts = [Attempt(s.url, Reason.TIMEOUT, detail) for s in job.sources]
+            raise FetchError(_summary(job, attempts), attempts)
+        log.warning("%s: lock held for over %.0f s; downloading on our own", job.name, waited)
+        hit = self._cache().lookup(job.expected)
+        if hit is not None:
+            return self._from_cache(job, *hit)
+        if self.options.offline:
+            raise _offline(job, "offline, and not in the cache")
+        return self._download_beside(job)
+
     def _from_cache(self, job: Job, entry: Path, size: int) -> FetchResult:
         path = entry
         if job.dest is not None:
             try:
-                place(entry, job.dest)
+                deliver(entry, job.dest)
             except OSError as exc:
                 attempt = Attempt(
                     entry.as_uri(), Reason.IO_ERROR, f"cannot write {job.dest}: {exc}"
@@ -319,11 +357,11 @@ class Engine:
         target = job.dest
         try:
             if cache is not None and (job.dest is None or staging.keep):
-                # Staged inside the cache: the entry first, then a link at dest.
+                # Staged inside the cache: the entry first, then a copy at dest.
                 entry = cache.entry_folder(sha256) / sha256
-                staging.commit(entry)
+                staging.commit(entry, ENTRY_MODE)
                 if job.dest is not None:
-                    place(entry, job.dest)
+                    deliver(entry, job.dest)
                 target = job.dest or entry
             else:
                 assert job.dest is not None
@@ -354,6 +392,11 @@ class _Ranked:
 def _sleep(seconds: float) -> None:
     """Wait between tries (a seam for tests that count the waits)."""
     time.sleep(seconds)
+
+
+def _io_error(job: Job, detail: str) -> FetchError:
+    attempts = [Attempt(job.sources[0].url, Reason.IO_ERROR, detail)]
+    return FetchError(_summary(job, attempts), attempts)
 
 
 def _offline(job: Job, detail: str) -> FetchError:

@@ -5,20 +5,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import ContextManager, Optional
 
 from ..policy.digests import Verifier
-from .staging import place
+from .files import deliver, open_regular, remove, sweep
+from .locks import LockTimeout, hold, orphaned
 
-__all__ = ["Cache", "CacheEntry"]
+__all__ = ["ENTRY_MODE", "Cache", "CacheEntry", "LockTimeout"]
 
 log = logging.getLogger("robustfetch")
 _READ = 1 << 20
-_LOCK_POLL = 0.05
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+#: Entries are read-only: a verified file is never changed in place, only replaced.
+ENTRY_MODE = 0o444
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,9 @@ class CacheEntry:
 class Cache:
     """The cache folder ``root``, plus read-only folders consulted after it (like a distdir).
 
-    Entries are written only after verification, atomically; a hit is
-    verified again before use, and a corrupted entry in ``root`` is removed.
+    Entries are written only after verification, atomically, read-only; a
+    hit is verified again before use, and a corrupted entry in ``root`` (or
+    anything but a regular file there) is removed.
     """
 
     def __init__(self, root: Path, readonly: Sequence[Path] = ()) -> None:
@@ -52,13 +56,14 @@ class Cache:
             return None
         for root in (self.root, *self.readonly):
             path = self.path_for(sha256, root)
-            size = _verified_size(path, expected)
+            # The cache's own entries are never links; a read-only folder's may be.
+            size = _verified_size(path, expected, follow=root != self.root)
             if size is not None:
                 return path, size
-            if root == self.root and path.exists():
+            if root == self.root and os.path.lexists(path):
                 log.warning("cache entry %s is corrupted; removing it and fetching again", path)
                 with contextlib.suppress(OSError):
-                    os.unlink(path)
+                    remove(path)
         return None
 
     def entry_folder(self, sha256: str) -> Path:
@@ -67,7 +72,10 @@ class Cache:
         return folder
 
     def partial_path(self, sha256: str) -> Path:
-        """Where a pinned download is staged, and stays for the next run if cut off."""
+        """Where a pinned download is staged, and stays for the next run if cut off.
+
+        Only the holder of the digest's :meth:`lock` may open it.
+        """
         folder = self.root / "partial"
         folder.mkdir(parents=True, exist_ok=True)
         return folder / sha256
@@ -79,51 +87,30 @@ class Cache:
         return folder
 
     def store(self, path: Path, sha256: str) -> None:
-        """Keep a verified file that landed elsewhere (a hard link when possible)."""
+        """Keep a copy of a verified file that landed elsewhere (a reflink where possible)."""
         entry = self.path_for(sha256)
-        if not entry.exists():
+        if not os.path.lexists(entry):
             self.entry_folder(sha256)
-            place(path, entry)
+            deliver(path, entry, ENTRY_MODE)
 
-    @contextlib.contextmanager
-    def locked(self, sha256: str, max_wait: float) -> Iterator[None]:
-        """Hold the lock of one digest, so that processes download a file once.
+    def lock(self, sha256: str, max_wait: float, remove: bool = False) -> ContextManager[None]:
+        """Hold the lock of one digest (processes and threads download a file once).
 
-        The OS drops the lock of a process that dies; a holder that hangs is
-        waited for at most ``max_wait`` seconds, then ignored (the atomic
-        commit keeps the result correct either way).
+        Raises :class:`LockTimeout` when another holder keeps it ``max_wait``
+        seconds: the caller then fails or stages on its own, never in the
+        digest's partial file. The OS drops the lock of a process that dies.
         """
-        try:
-            import fcntl
-        except ImportError:  # Windows: no cross-process lock, still correct
-            yield
-            return
         folder = self.root / "locks"
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f"{sha256}.lock", "a") as lock:
-            give_up = time.monotonic() + max_wait
-            while True:
-                try:
-                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= give_up:
-                        log.warning(
-                            "%s: lock held for over %.0f s; going ahead", lock.name, max_wait
-                        )
-                        yield
-                        return
-                    time.sleep(_LOCK_POLL)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        return hold(folder / f"{sha256}.lock", max_wait, remove)
 
     def entries(self) -> Iterator[CacheEntry]:
         """Every entry in ``root``."""
         for path in sorted((self.root / "sha256").glob("??/*")):
+            if not _DIGEST.fullmatch(path.name):
+                continue  # a copy being made
             with contextlib.suppress(OSError):
-                stat = path.stat()
+                stat = path.lstat()
                 yield CacheEntry(path, path.name, stat.st_size, stat.st_mtime)
 
     def partials(self) -> list[Path]:
@@ -131,14 +118,49 @@ class Cache:
         folder = self.root / "partial"
         return sorted(folder.iterdir()) if folder.is_dir() else []
 
+    def remove_entry(self, entry: CacheEntry) -> bool:
+        """Remove ``entry`` unless a process is using its digest now; True if removed."""
+        return self._under_lock(entry.sha256, [entry.path])
 
-def _verified_size(path: Path, expected: Mapping[str, str]) -> Optional[int]:
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError:
+    def clear_staging(self) -> None:
+        """Remove partial downloads, staging files and locks that nobody is using.
+
+        A partial is removed under its digest's lock (kept while held), so
+        that a download in progress in another process keeps its file.
+        """
+        for path in self.partials():
+            digest = path.name.lstrip(".")[:64]
+            if _DIGEST.fullmatch(digest):
+                self._under_lock(digest, [path.parent / digest, path.parent / f"{digest}.json"])
+            elif orphaned(path):
+                with contextlib.suppress(OSError):
+                    remove(path)
+        for folder in (self.root / "tmp", self.root / "partial", *self.root.glob("sha256/??")):
+            sweep(folder, always=True)
+        locks = self.root / "locks"
+        for path in sorted(locks.glob("*.lock")) if locks.is_dir() else []:
+            self._under_lock(path.stem, [])
+
+    def _under_lock(self, digest: str, paths: list[Path]) -> bool:
+        try:
+            with self.lock(digest, 0, remove=True):
+                for path in paths:
+                    remove(path)
+        except LockTimeout:
+            log.info("%s is in use by another process; kept", digest)
+            return False
+        except OSError as exc:
+            log.info("cannot remove %s: %s", digest, exc)
+            return False
+        return True
+
+
+def _verified_size(path: Path, expected: Mapping[str, str], follow: bool) -> Optional[int]:
+    fd = open_regular(path, follow)
+    if fd is None:
         return None
     verifier = Verifier(expected)
-    with handle:
+    with open(fd, "rb") as handle:
         for block in iter(lambda: handle.read(_READ), b""):
             verifier.update(block)
     return None if verifier.mismatches() else verifier.size

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ContextManager, Optional
+
+from .locks import hold
 
 __all__ = ["HealthStore", "HostHealth"]
 
@@ -19,6 +20,8 @@ log = logging.getLogger("robustfetch")
 RECORD = "mirror-health.json"
 #: Records older than this say nothing about the mirror today.
 STALE_AFTER = 30 * 24 * 3600.0
+#: Seconds to wait for another process recording health; after that this run's is dropped.
+LOCK_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -104,17 +107,9 @@ class HealthStore:
         temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
         os.replace(temporary, self.path)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """An exclusive lock between processes sharing the cache (where the OS has flock)."""
-        try:
-            import fcntl
-        except ImportError:  # Windows: last writer wins, which is harmless here
-            yield
-            return
-        with open(self.path.with_name(RECORD + ".lock"), "a") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    def _locked(self) -> ContextManager[None]:
+        """An exclusive lock between processes sharing the cache, waited for briefly.
+
+        :raises LockTimeout: (an ``OSError``) held for :data:`LOCK_WAIT` seconds.
+        """
+        return hold(self.path.with_name(RECORD + ".lock"), LOCK_WAIT)

@@ -6,17 +6,28 @@ import contextlib
 import io
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
 from ..policy.digests import Verifier
+from .files import (
+    CRASH_VARIABLE,
+    claim,
+    crash_point,
+    create_new,
+    open_regular,
+    remove,
+    replace,
+    sweep,
+    sync_data,
+    temporary_name,
+)
 
-__all__ = ["Staging", "place", "sync_data"]
+__all__ = ["Staging", "sync_data"]
 
 _READ = 1 << 20
-_O_BINARY = getattr(os, "O_BINARY", 0)
+_META_MAX = 64 << 10  # a validator file is a few hundred bytes; anything bigger is not ours
 
 
 class Staging:
@@ -43,23 +54,39 @@ class Staging:
         self._file: Optional[io.FileIO] = None
         self.committed = False
         self._meta = path.with_name(path.name + ".json")
+        self._described: Optional[tuple[str, Optional[str]]] = None
+        self._crash = os.environ.get(CRASH_VARIABLE)  # test seam, read once
 
     @classmethod
     def beside(cls, folder: Path, name: str, expected: Mapping[str, str]) -> Staging:
-        """A fresh, uniquely named staging file in ``folder``."""
-        path = folder / f".{name[:180]}.{os.urandom(4).hex()}.robustfetch-part"
-        return cls(path, expected)
+        """A fresh, uniquely named staging file in ``folder`` (created on first use).
+
+        What killed processes left in ``folder`` is swept away first.
+        """
+        sweep(folder)
+        return cls(folder / temporary_name(name), expected)
 
     @classmethod
     def resumable(cls, path: Path, expected: Mapping[str, str]) -> Staging:
-        """The staging file at ``path``, with what an earlier run left there re-hashed."""
+        """The staging file at ``path``, with what an earlier run left there re-hashed.
+
+        The caller holds the lock of this file: it is opened (or created) now
+        and stays open until the commit, so that the bytes hashed are the
+        bytes committed. A link or anything but a regular file found there is
+        removed, never followed.
+        """
         staging = cls(path, expected, keep=True)
+        staging._file = open(claim(path), "r+b", buffering=0)  # noqa: SIM115 - closed in _close
         try:
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(_READ), b""):
-                    staging.verifier.update(block)
-            meta = json.loads(staging._meta.read_text(encoding="utf-8"))
+            for block in iter(lambda: staging._read(), b""):
+                staging.verifier.update(block)
+        except BaseException:
+            staging._close()
+            raise
+        try:
+            meta = json.loads(_read_small(staging._meta))
             staging.url, staging.validator = str(meta["url"]), str(meta["validator"])
+            staging._described = (staging.url, staging.validator)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # nothing staged, or no usable validator: the pinned hash still guards
         return staging
@@ -76,21 +103,36 @@ class Staging:
         if self.committed or (self.keep and self.size):
             return
         for path in (self.path, self._meta) if self.keep else (self.path,):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            with contextlib.suppress(OSError):
+                remove(path)
 
     def describe(self, url: str, validator: Optional[str]) -> None:
-        """Record where the staged bytes come from (kept beside a resumable file)."""
+        """Record where the staged bytes come from (kept beside a resumable file).
+
+        The file is rewritten only when this changes, not on every try.
+        """
         self.url, self.validator = url, validator
-        if self.keep:
-            try:
-                if validator is None:
-                    self._meta.unlink()
-                else:
-                    document = {"url": url, "validator": validator}
-                    self._meta.write_text(json.dumps(document), encoding="utf-8")
-            except OSError:
-                pass  # only resuming across runs needs it
+        if not self.keep or self._described == (url, validator):
+            return
+        temporary: Optional[Path] = None
+        try:
+            if validator is None:
+                remove(self._meta)
+            else:
+                document = json.dumps({"url": url, "validator": validator}).encode()
+                # A fresh file renamed over the old name: a link planted there is replaced.
+                temporary = self._meta.with_name(temporary_name(self._meta.name))
+                fd = create_new(temporary, os.O_WRONLY)
+                try:
+                    os.write(fd, document)
+                finally:
+                    os.close(fd)
+                replace(temporary, self._meta)
+            self._described = (url, validator)
+        except OSError:  # only resuming across runs needs it
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    remove(temporary)
 
     def restart(self, expected: Optional[Mapping[str, str]] = None) -> None:
         """The file, emptied, for a transfer from the first byte."""
@@ -115,37 +157,48 @@ class Staging:
             view = view[written:]
             written = self._file.write(view) or 0
         self.verifier.update(data)
+        if self._crash == "write":
+            crash_point("write")
 
     def sync(self) -> None:
         """Make what was written so far durable."""
         if self._file is not None:
             sync_data(self._file.fileno())
 
-    def commit(self, target: Path) -> None:
-        """Sync, then atomically replace ``target`` with the staged bytes."""
-        if self._file is None:
-            self._open(truncate_at=self.size)
+    def commit(self, target: Path, mode: Optional[int] = None) -> None:
+        """Sync, then atomically replace ``target`` with the staged bytes.
+
+        :param mode: permissions to give the file first (``0o444`` for cache entries).
+        """
+        file = self._file if self._file is not None else self._open(truncate_at=self.size)
+        if mode is not None and hasattr(os, "fchmod"):
+            os.fchmod(file.fileno(), mode)
         self.sync()
+        crash_point("sync")
+        if not _names(file.fileno(), self.path):
+            raise OSError(f"{self.path} was replaced by someone else; not committing it")
         self._close()
+        if mode is not None and not hasattr(os, "fchmod"):  # Windows
+            os.chmod(self.path, mode)
+        crash_point("rename")
         # The data is durable before the rename, so a crash leaves the old file
         # or the new one, never a torn one; the rename itself is not synced
         # (a folder fsync per file halves fetch_many's speed).
-        os.replace(self.path, target)
+        replace(self.path, target)
         self.committed = True
         if self.keep:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._meta)
+            with contextlib.suppress(OSError):
+                remove(self._meta)
+
+    def _read(self) -> bytes:
+        assert self._file is not None
+        return self._file.read(_READ) or b""
 
     def _open(self, truncate_at: int) -> io.FileIO:
         if self._file is None:
-            # 0o666 lets the umask decide, as for any file a user downloads.
-            flags = os.O_RDWR | os.O_CREAT | _O_BINARY
-            if not self.keep:
-                flags |= os.O_EXCL  # never reuse a file someone else put there
-            fd = os.open(self.path, flags, 0o666)
-            self._file = open(fd, "r+b", buffering=0)  # noqa: SIM115 - closed in _close
-            if not self.keep:
-                return self._file  # created empty: nothing to cut
+            # Created here, exclusively: never a file (or link) someone else put there.
+            self._file = open(create_new(self.path), "r+b", buffering=0)  # noqa: SIM115
+            return self._file  # created empty: nothing to cut
         self._file.seek(truncate_at)
         self._file.truncate()
         return self._file
@@ -158,26 +211,23 @@ class Staging:
             self._file = None
 
 
-def place(source: Path, target: Path) -> None:
-    """Put a verified file at ``target`` atomically: a hard link if possible, else a copy."""
-    temporary = target.parent / f".{target.name[:180]}.{os.urandom(4).hex()}.robustfetch-part"
+
+def _names(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
     try:
-        try:
-            os.link(source, temporary)
-        except OSError:  # another file system, or links not allowed
-            shutil.copyfile(source, temporary)
-            with open(temporary, "rb+") as handle:
-                sync_data(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+        named = os.lstat(path)
+    except OSError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
-def sync_data(fd: int) -> None:
-    """Make a file's bytes durable (fdatasync: the data and what is needed to read it back)."""
-    if hasattr(os, "fdatasync"):
-        os.fdatasync(fd)
-    else:  # macOS, Windows
-        os.fsync(fd)
+def _read_small(path: Path) -> bytes:
+    """A small regular file's bytes (not through a link, never waiting on a FIFO)."""
+    fd = open_regular(path)
+    if fd is None:
+        raise FileNotFoundError(path)
+    try:
+        return os.read(fd, _META_MAX)
+    finally:
+        os.close(fd)
