@@ -157,9 +157,8 @@ def test_the_lock_module_excludes_and_releases(tmp_path: Path, lock_backend: str
 
     path = tmp_path / "x.lock"
     with hold(path, 0):
-        with pytest.raises(LockTimeout):
-            with hold(path, 0.1):
-                pass
+        with pytest.raises(LockTimeout), hold(path, 0.1):
+            pass
         other: list[BaseException] = []
 
         def contend() -> None:
@@ -221,10 +220,8 @@ def test_windows_locks_use_msvcrt(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "fcntl", None)  # type: ignore[arg-type]
     monkeypatch.setitem(sys.modules, "msvcrt", fake)  # type: ignore[arg-type]
     path = tmp_path / "x.lock"
-    with hold(path, 0):
-        with pytest.raises(LockTimeout):
-            with hold(path, 0.1):
-                pass
+    with hold(path, 0), pytest.raises(LockTimeout), hold(path, 0.1):
+        pass
     with hold(path, 0):
         pass
     assert not (tmp_path / "x.lock.owner").exists()  # the real lock, not the fallback
@@ -507,4 +504,3 @@ def test_describe_writes_the_validator_file_only_when_it_changes(tmp_path: Path)
         staging.describe("https://a.test/f", '"v2"')
         assert meta.stat().st_mtime != 1
         assert "v2" in meta.read_text()
-

@@ -81,10 +81,10 @@ def _clear(cache: Cache, older_than_days: Optional[float]) -> int:
     cutoff = time.time() - older_than_days * 86400 if older_than_days is not None else None
     removed = freed = 0
     for entry in cache.entries():
-        if cutoff is None or max(entry.mtime, _atime(entry.path)) < cutoff:
-            if cache.remove_entry(entry):  # kept while another process uses it
-                removed += 1
-                freed += entry.size
+        old = cutoff is None or max(entry.mtime, _atime(entry.path)) < cutoff
+        if old and cache.remove_entry(entry):  # kept while another process uses it
+            removed += 1
+            freed += entry.size
     if cutoff is None:
         cache.clear_staging()  # what others are writing now is kept
     print(f"robustfetch: removed {removed} entries ({human_size(freed)})")

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager, Optional
+from typing import Optional
 
 from ..policy.digests import Verifier
 from .files import deliver, open_regular, remove, sweep
@@ -93,7 +93,9 @@ class Cache:
             self.entry_folder(sha256)
             deliver(path, entry, ENTRY_MODE)
 
-    def lock(self, sha256: str, max_wait: float, remove: bool = False) -> ContextManager[None]:
+    def lock(
+        self, sha256: str, max_wait: float, remove: bool = False
+    ) -> contextlib.AbstractContextManager[None]:
         """Hold the lock of one digest (processes and threads download a file once).
 
         Raises :class:`LockTimeout` when another holder keeps it ``max_wait``

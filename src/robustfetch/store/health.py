@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,7 +10,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager, Optional
+from typing import Any, Optional
 
 from .locks import hold
 
@@ -107,7 +108,7 @@ class HealthStore:
         temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
         os.replace(temporary, self.path)
 
-    def _locked(self) -> ContextManager[None]:
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
         """An exclusive lock between processes sharing the cache, waited for briefly.
 
         :raises LockTimeout: (an ``OSError``) held for :data:`LOCK_WAIT` seconds.

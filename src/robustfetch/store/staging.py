@@ -211,7 +211,6 @@ class Staging:
             self._file = None
 
 
-
 def _names(fd: int, path: Path) -> bool:
     """Whether ``path`` still names the file open as ``fd``."""
     try:
