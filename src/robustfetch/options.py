@@ -343,7 +343,9 @@ def _check_proxies(name: str, value: Any) -> Optional[dict[str, str]]:
         if key not in ("http", "https", "all", "no"):
             raise ValueError(f"proxies key {key!r} is not one of http, https, all, no")
         if url and key != "no":
-            check_url(url if "://" in url else "http://" + url)
+            full = check_url(url if "://" in url else "http://" + url)
+            if not full.lower().startswith(("http://", "https://")):
+                raise ValueError(f"proxy {key}={url!r} must be an http:// or https:// URL")
         if url:
             result[key] = url
     return result

@@ -51,8 +51,8 @@ def test_bad_request_is_refused_before_any_download(
     https_server: Server, opts: dict[str, Any], dest_dir: Path
 ) -> None:
     good = https_server.route("/pkg/a.bin", body=b"a")
-    with pytest.raises(ValueError, match="ftp"):
-        robustfetch.fetch_many([{"url": good, "dest": dest_dir}, "ftp://example.org/x"], **opts)
+    with pytest.raises(ValueError, match="gopher"):
+        robustfetch.fetch_many([{"url": good, "dest": dest_dir}, "gopher://example.org/x"], **opts)
     assert https_server.connections == 0
 
 

@@ -54,7 +54,7 @@ def test_every_source_failing_exits_1_and_lists_each(
 @pytest.mark.parametrize(
     "args",
     [
-        ["fetch", "ftp://example.org/f"],
+        ["fetch", "gopher://example.org/f"],
         ["fetch", "https://example.org/f", "--sha256", "xyz"],
         ["fetch", "https://example.org/f", "-o", "/no/such/folder/f"],
         ["fetch", "https://example.org/f", "--connect-timeout", "-1"],

@@ -41,10 +41,10 @@ def test_check_url_accepts_and_returns_unchanged(url: str) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ftp://example.org/x", "unsupported URL scheme 'ftp'"),
+        ("gopher://example.org/x", "unsupported URL scheme 'gopher'"),
         ("file://server.example/etc/passwd", "file:///absolute/path"),
         ("file:relative/path", "file:///absolute/path"),
-        ("FTP://example.org/x", "unsupported URL scheme 'ftp'"),
+        ("GOPHER://example.org/x", "unsupported URL scheme 'gopher'"),
         ("example.org/f.tgz", "unsupported URL scheme"),
         ("//example.org/f.tgz", "unsupported URL scheme"),
         ("data:text/plain,hi", "unsupported URL scheme 'data'"),

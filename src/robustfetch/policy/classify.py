@@ -28,6 +28,7 @@ FAULT_KINDS = (
     "incomplete",  # the body ended before its announced length
     "closed",  # the peer reset or closed the connection
     "protocol",  # the answer was not valid HTTP
+    "ftp",  # an FTP server's refusal or error reply (reply_code says which)
     "other",  # anything else below HTTP
 )
 
@@ -41,6 +42,7 @@ class Fault:
     :param verify_code: OpenSSL's ``X509_V_ERR_*`` code of a certificate failure.
     :param tls_codes: upper-case TLS error codes and text (``UNRECOGNIZED_NAME ...``).
     :param temporary: a DNS failure the resolver itself calls temporary (``EAI_AGAIN``).
+    :param reply_code: an FTP server's three-digit reply (``550``), for kind ``"ftp"``.
     """
 
     kind: str
@@ -48,6 +50,7 @@ class Fault:
     verify_code: Optional[int] = None
     tls_codes: str = ""
     temporary: bool = False
+    reply_code: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -125,6 +128,8 @@ def classify_fault(
         )
     if kind == "protocol":
         return SourceFailed(Reason.HTTP_STATUS, f"invalid HTTP response: {text}")
+    if kind == "ftp":
+        return _ftp_failure(fault, phase, progress)
     if phase == "body":
         return SourceFailed(Reason.TRUNCATED, f"{text} {progress}", transient=True)
     return SourceFailed(Reason.CONNECT, f"cannot connect: {text}", transient=True)
@@ -156,6 +161,32 @@ def classify_status(status: int, body: bytes, retry_after: Optional[float]) -> S
 def is_transient_status(status: int) -> bool:
     """Statuses worth retrying on the same source: 408, 429 and 5xx."""
     return status in (408, 429) or 500 <= status <= 599
+
+
+def _ftp_failure(fault: Fault, phase: str, progress: str) -> SourceFailed:
+    """An FTP reply: 550 is a missing file, 530 a refused login, 4xx worth a retry.
+
+    >>> _ftp_failure(Fault("ftp", "550 No such file", reply_code=550), "connect", "").reason.value
+    'not_found'
+    """
+    code, text = fault.reply_code, fault.text
+    if phase == "body":
+        return SourceFailed(
+            Reason.TRUNCATED,
+            f"the FTP server aborted the transfer ({text}) {progress}",
+            transient=True,
+        )
+    if code in (550, 450):
+        return SourceFailed(Reason.NOT_FOUND, f"FTP {text}: no such file here")
+    if code in (530, 532):
+        return SourceFailed(
+            Reason.HTTP_STATUS,
+            f"FTP login refused ({text}): the server does not accept the user sent "
+            "(anonymous unless credentials are given for this host)",
+        )
+    if code is not None and 400 <= code < 500:
+        return SourceFailed(Reason.HTTP_STATUS, f"FTP {text} (temporary; retried)", transient=True)
+    return SourceFailed(Reason.HTTP_STATUS, f"FTP server refused: {text}")
 
 
 def _certificate_failure(fault: Fault, ca_description: str) -> SourceFailed:

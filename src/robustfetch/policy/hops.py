@@ -16,7 +16,7 @@ _HOST_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 
 def check_plain_http(url: str, pinned: bool, allow_http: bool) -> None:
-    """Refuse a plain-http source unless a hash is pinned or ``allow_http`` is set.
+    """Refuse a plain-http or ftp source unless a hash is pinned or ``allow_http`` is set.
 
     >>> check_plain_http("http://h.example/f", pinned=True, allow_http=False)
     >>> check_plain_http("http://h.example/f", pinned=False, allow_http=False)
@@ -25,10 +25,12 @@ def check_plain_http(url: str, pinned: bool, allow_http: bool) -> None:
     robustfetch.errors.SourceFailed: insecure_refused: plain http without a pinned hash \
 could be tampered with: pin a sha256 or pass allow_http=True
     """
-    if urlsplit(url).scheme == "http" and not (pinned or allow_http):
+    scheme = urlsplit(url).scheme
+    if scheme in ("http", "ftp") and not (pinned or allow_http):
+        shown = "plain http" if scheme == "http" else "ftp"
         raise SourceFailed(
             Reason.INSECURE_REFUSED,
-            "plain http without a pinned hash could be tampered with: "
+            f"{shown} without a pinned hash could be tampered with: "
             "pin a sha256 or pass allow_http=True",
         )
 

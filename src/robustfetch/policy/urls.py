@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 __all__ = [
     "SCHEMES",
+    "SOURCE_SCHEMES",
     "authority",
     "check_url",
     "default_port",
@@ -24,21 +25,23 @@ __all__ = [
     "strip_fragment",
 ]
 
-#: Network schemes (``check_url`` also accepts ``file://``, for local mirrors).
+#: Schemes a redirect may lead to.
 SCHEMES = ("https", "http")
+#: Schemes a source may have (``check_url`` also accepts ``file://``, for local mirrors).
+SOURCE_SCHEMES = ("https", "http", "ftp")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MAX_NAME_BYTES = 255
 
 
 def check_url(url: object) -> str:
-    """Return ``url`` if it is an absolute http(s) URL with a host, or a ``file://`` URL.
+    """Return ``url`` if it is an absolute http(s) or ftp URL with a host, or a ``file://`` URL.
 
     Anything else is a ``ValueError`` naming the URL.
 
-    >>> check_url("ftp://example.org/x")
+    >>> check_url("gopher://example.org/x")
     Traceback (most recent call last):
     ...
-    ValueError: unsupported URL scheme 'ftp' in 'ftp://example.org/x': use https:// (or http://)
+    ValueError: unsupported URL scheme 'gopher' in 'gopher://example.org/x': use https:// (or http://)
     """
     if not isinstance(url, str):
         raise ValueError(f"URL must be a string, not {type(url).__name__}: {url!r}")
@@ -59,7 +62,7 @@ def check_url(url: object) -> str:
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise ValueError(f"file URL must be file:///absolute/path, not {url!r}")
         return url
-    if scheme not in SCHEMES:
+    if scheme not in SOURCE_SCHEMES:
         shown = scheme or "(none)"
         raise ValueError(f"unsupported URL scheme {shown!r} in {url!r}: use https:// (or http://)")
     if not parts.hostname:
@@ -79,7 +82,7 @@ def strip_fragment(url: str) -> str:
 
 
 def default_port(scheme: str) -> int:
-    return 443 if scheme == "https" else 80
+    return {"https": 443, "ftp": 21}.get(scheme, 80)
 
 
 def normalise_host(host: str) -> str:

@@ -175,7 +175,7 @@ def make_transport(name: str, settings: TransportSettings) -> Transport:
         from .urllib3_backend import Urllib3Transport
 
         network = Urllib3Transport(settings)
-    return SchemeRouter(network)
+    return SchemeRouter(network, settings)
 
 
 def transport_name(choice: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +44,12 @@ def describe(exc: BaseException) -> Fault:
         if isinstance(item, socket.gaierror):
             temporary = item.errno == getattr(socket, "EAI_AGAIN", None)
             return Fault("dns", str(item), temporary=temporary)
+    ftplib = sys.modules.get("ftplib")  # loaded only once an ftp:// source was used
+    for item in chain:
+        if ftplib is not None and isinstance(item, ftplib.Error):
+            text = str(item).strip()
+            code = int(text[:3]) if text[:3].isdigit() else None
+            return Fault("ftp", text or type(item).__name__, reply_code=code)
     for item in chain:
         if isinstance(item, (TimeoutError, socket.timeout)):
             return Fault("timeout", _text(item))

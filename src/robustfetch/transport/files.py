@@ -1,23 +1,41 @@
-"""``file://`` sources (local mirrors) behind the same Response protocol as HTTP."""
+"""The scheme router, and ``file://`` sources (local mirrors) read like HTTP answers."""
 
 from __future__ import annotations
 
 import errno
 import os
 from collections.abc import Mapping
-from typing import BinaryIO, Optional
+from typing import TYPE_CHECKING, BinaryIO, Optional
 
 from ..policy.urls import local_path
-from . import Response, Transport, TransportError
+from . import Response, Transport, TransportError, TransportSettings
+
+if TYPE_CHECKING:
+    from .ftp import FtpTransport
 
 __all__ = ["FileResponse", "SchemeRouter", "list_folder"]
 
 
 class SchemeRouter:
-    """Sends ``file:`` URLs to the local file system and everything else to ``network``."""
+    """Sends ``file:`` URLs to the file system, ``ftp:`` to ftplib, the others to ``network``.
 
-    def __init__(self, network: Transport) -> None:
+    :param settings: for the FTP transport, made on the first ``ftp:`` URL.
+    """
+
+    def __init__(self, network: Transport, settings: Optional[TransportSettings] = None) -> None:
         self.network = network
+        self.settings = settings
+        self._ftp: Optional[FtpTransport] = None
+
+    def ftp(self) -> FtpTransport:
+        """The FTP transport (ftplib is imported only when an ``ftp:`` source is used)."""
+        if self._ftp is None:
+            if self.settings is None:
+                raise TransportError("ftp:// sources need transport settings", connecting=True)
+            from .ftp import FtpTransport
+
+            self._ftp = FtpTransport(self.settings)
+        return self._ftp
 
     def open(
         self,
@@ -30,6 +48,14 @@ class SchemeRouter:
     ) -> Response:
         if url.startswith("file:"):
             return FileResponse.open(local_path(url))
+        if url.startswith("ftp:"):
+            return self.ftp().open(
+                url,
+                headers,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                address=address,
+            )
         return self.network.open(
             url,
             headers,
@@ -39,11 +65,14 @@ class SchemeRouter:
         )
 
     def addresses(self, url: str) -> list[tuple[str, int]]:
-        return [] if url.startswith("file:") else self.network.addresses(url)
+        # FTP has no certificate to differ per address: nothing to try again there.
+        return [] if url.startswith(("file:", "ftp:")) else self.network.addresses(url)
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
         if url.startswith("file:"):
             return 0.0
+        if url.startswith("ftp:"):
+            return self.ftp().connect_time(url, timeout)
         return self.network.connect_time(url, timeout)
 
     def close(self) -> None:
