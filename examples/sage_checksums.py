@@ -11,13 +11,19 @@ As in Sage's ``sage_bootstrap``, ``VERSION`` (and ``VERSION_MAJOR``, ``VERSION_M
 ``VERSION_MICRO``, each also spelt ``${VERSION}``...) in ``tarball=`` and ``upstream_url=``
 is replaced by that version.
 
-For each package this asks robustfetch for the tarball: from ``upstream_url`` first, then
-from every mirror, and writes ``DEST/<tarball>`` only once its sha256 matched. A mirror is
-a base URL or a local folder: ``${SPKG}`` in it is replaced by the package name (Sage's
-mirrors keep each package in ``spkg/upstream/<name>/``), ``{filename}`` by the tarball
-name, otherwise ``/<tarball>`` is appended. Without ``--mirror`` the bases listed in
+For each package this asks robustfetch for the tarball: from ``upstream_url`` first (an
+``ftp://`` one too, handed over as it is), then from every mirror, and writes
+``DEST/<tarball>`` only once its sha256 matched. The tarball name goes to robustfetch as
+``filename=``, so mirrors are asked for Sage's name even when the upstream URL ends in
+another (a GitHub ``archive/v1.0.tar.gz``). A mirror is a base URL or a local folder:
+``${SPKG}`` in it is replaced by the package name, as ``sage_bootstrap``'s download does
+(Sage's mirrors keep each package in ``spkg/upstream/<name>/``; for a package sharing
+another's ``checksums.ini`` that package's folder is tried too), ``{filename}`` by the
+tarball name, otherwise ``/<tarball>`` is appended. ``--mirror-list FILE`` reads Sage's
+mirror list format (one base URL per line, ``#`` comments). Without either, the bases in
 ``$ROBUSTFETCH_MIRRORS`` are used the same way. A package without ``upstream_url`` is
-fetched from the mirrors alone. ``$ROBUSTFETCH_CA_BUNDLE`` chooses the CAs to trust.
+fetched from the mirrors alone; so is one whose upstream scheme this robustfetch cannot
+fetch. ``$ROBUSTFETCH_CA_BUNDLE`` chooses the CAs to trust.
 
 Run from a clone, with robustfetch installed::
 
@@ -160,14 +166,20 @@ def has_sha256(folder: Path) -> bool:
         return True
 
 
-def mirror_url(base: str, package: Package) -> str:
-    """Where ``base`` keeps ``package``'s tarball.
+def mirror_bases(bases: Sequence[str], package: Package) -> list[str]:
+    """``bases`` with ``${SPKG}`` filled in: the package's name, then the folder it shares."""
+    names = [package.name] + ([package.spkg] if package.spkg != package.name else [])
+    filled: list[str] = []
+    for base in bases:
+        for name in names if "${SPKG}" in base else names[:1]:
+            candidate = base.replace("${SPKG}", name)
+            if candidate not in filled:
+                filled.append(candidate)
+    return filled
 
-    robustfetch's own ``mirrors=`` takes the file name from the path of the first URL, which
-    is not always the tarball name (``upstream_url`` may be a GitHub ``archive/vX.tar.gz``,
-    or missing), so the mirror URLs are built here and handed over as fallbacks.
-    """
-    base = base.replace("${SPKG}", package.spkg)
+
+def mirror_url(base: str, package: Package) -> str:
+    """Where the mirror ``base`` (``${SPKG}`` already filled in) keeps ``package``'s tarball."""
     if "://" not in base:  # a local folder, as robustfetch's mirrors= accepts
         folder = Path(base.replace("{filename}", package.tarball)).expanduser().absolute()
         return (folder if "{filename}" in base else folder / package.tarball).as_uri()
@@ -177,18 +189,41 @@ def mirror_url(base: str, package: Package) -> str:
     return f"{base.rstrip('/')}/{name}"
 
 
+def read_mirror_list(path: Path) -> list[str]:
+    """Sage's mirror list: one base URL per line; blank lines and ``#`` comments skipped."""
+    bases = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            bases.append(line)
+    return bases
+
+
 def fetch_package(
     fetcher: robustfetch.Fetcher, package: Package, mirrors: Sequence[str], dest: Path
 ) -> Union[robustfetch.FetchResult, robustfetch.FetchError]:
-    sources = [package.upstream_url] if package.upstream_url else []
-    sources += [mirror_url(base, package) for base in mirrors]
-    if not sources:
+    bases = mirror_bases(mirrors, package)
+    upstream = package.upstream_url
+    if not upstream and not bases:
         raise BadPackage("no upstream_url= in checksums.ini and no mirror to look in")
+    target = dest / package.tarball
     try:
-        return fetcher.fetch(sources[0], package.sha256, sources[1:], dest=dest / package.tarball)
+        if upstream:
+            try:
+                return fetcher.fetch(
+                    upstream, package.sha256, dest=target, filename=package.tarball, mirrors=bases
+                )
+            except ValueError as exc:
+                if not bases or "unsupported URL scheme" not in str(exc):
+                    raise
+                # This robustfetch cannot fetch that scheme (ftp://): the mirrors still can.
+        first = mirror_url(bases[0], package)
+        return fetcher.fetch(
+            first, package.sha256, dest=target, filename=package.tarball, mirrors=bases[1:]
+        )
     except robustfetch.FetchError as error:
         return error
-    except ValueError as exc:  # a URL robustfetch refuses (ftp://, no host...): bad input
+    except ValueError as exc:  # a URL robustfetch refuses (no host...): bad input
         raise BadPackage(str(exc)) from None
 
 
@@ -217,6 +252,12 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         help="mirror base URL or folder (${SPKG}, {filename} replaced); repeatable",
     )
+    made.add_argument(
+        "--mirror-list",
+        metavar="FILE",
+        type=Path,
+        help="Sage's mirror list: one base URL per line, '#' comments",
+    )
     return made
 
 
@@ -240,10 +281,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as exc:
         print(f"error: cannot create --dest: {exc}", file=sys.stderr)
         return EXIT_BAD
-    # --mirror replaces $ROBUSTFETCH_MIRRORS, as in robustfetch's own command line. The
-    # mirror URLs are passed as fallbacks (see mirror_url), so mirrors=() stops robustfetch
-    # from adding the environment's mirrors a second time, under another file name.
-    mirrors = args.mirror or os.environ.get("ROBUSTFETCH_MIRRORS", "").split()
+    # --mirror replaces $ROBUSTFETCH_MIRRORS, as in robustfetch's own command line; the
+    # bases, ${SPKG} filled in per package, go to each fetch as its mirrors=.
+    listed: list[str] = []
+    if args.mirror_list is not None:
+        try:
+            listed = read_mirror_list(args.mirror_list)
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"error: cannot read --mirror-list: {exc}", file=sys.stderr)
+            return EXIT_BAD
+    mirrors = args.mirror + listed or os.environ.get("ROBUSTFETCH_MIRRORS", "").split()
     for base in mirrors:
         if "://" not in base and not (os.path.isabs(base) or base.startswith(("~", "."))):
             # robustfetch's rule too: "mirror.example/dist" is a URL missing its scheme

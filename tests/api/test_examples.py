@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -279,3 +280,126 @@ def test_requirements_missing_file_is_a_usage_error(
 ) -> None:
     assert requirements.main([str(tmp_path / "nope.txt"), "--dest", str(dest_dir)]) == 2
     assert "nope.txt" in capsys.readouterr().err
+
+
+def test_sage_generated_tree_counts_by_route(
+    make_server: Any,
+    dest_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A few dozen packages shaped like Sage's, each on the route it must take."""
+    upstream = make_server("good")  # project sites, GitHub-like archives
+    files = make_server("good")  # files.pythonhosted.org, reached through connect_to
+    mirror = make_server("good")  # a Sage mirror: spkg/upstream/${SPKG}/<tarball>
+    import robustfetch
+
+    real = robustfetch.Fetcher
+    connect_to = {"files.pythonhosted.org:443": f"127.0.0.1:{files.port}"}
+    monkeypatch.setattr(robustfetch, "Fetcher", lambda **o: real(connect_to=connect_to, **o))
+    hashed = tmp_path / "hashed"
+    monkeypatch.setenv("ROBUSTFETCH_HASHED_MIRRORS", str(hashed))
+    pkgs = tmp_path / "build" / "pkgs"
+    expected: dict[str, bytes] = {}
+    routes: dict[str, str] = {}
+
+    def package(name: str, version: str, tarball: str, url: str | None, route: str) -> bytes:
+        data = os.urandom(2_000 + len(expected) * 37)
+        body = f"tarball={tarball}\nsha256={sha256(data)}\n"
+        make_package(pkgs, name, version, body + (f"upstream_url={url}\n" if url else ""))
+        real_name = sage.substitute(tarball, version.split(".p")[0], "tarball")
+        expected[real_name] = data
+        routes[name] = route
+        return data
+
+    for i in range(12):  # upstream, plain and VERSION_MAJOR forms
+        data = package(f"up{i}", f"{i}.2.3", f"up{i}-VERSION.tar.gz", None, "upstream")
+        path = f"/dl/{i}/up{i}-{i}.2.3.tar.gz"
+        upstream.route(path, body=data)
+        (pkgs / f"up{i}" / "checksums.ini").write_text(
+            (pkgs / f"up{i}" / "checksums.ini").read_text()
+            + f"upstream_url={upstream.url('/dl/VERSION_MAJOR/up')}{i}-VERSION.tar.gz\n"
+        )
+    for i in range(4):  # GitHub archives: the URL's name is not Sage's tarball name
+        data = package(
+            f"gh{i}",
+            "1.0",
+            f"gh{i}-VERSION.tar.gz",
+            upstream.url(f"/org/gh{i}/archive/refs/tags/vVERSION.tar.gz"),
+            "upstream",
+        )
+        upstream.route(f"/org/gh{i}/archive/refs/tags/v1.0.tar.gz", body=data)
+    for i in range(6):  # pypi.io: repaired to files.pythonhosted.org
+        data = package(
+            f"py{i}",
+            "2.0.p1",
+            f"py{i}-VERSION.tar.gz",
+            f"https://pypi.io/packages/source/p/py{i}/py{i}-VERSION.tar.gz",
+            "repaired",
+        )
+        files.route(f"/packages/source/p/py{i}/py{i}-2.0.tar.gz", body=data)
+    for i in range(6):  # upstream gone (404): the mirror has it
+        data = package(
+            f"mi{i}",
+            "3.1",
+            f"mi{i}-VERSION.tar.bz2",
+            upstream.url(f"/gone/mi{i}-VERSION.tar.bz2"),
+            "mirror",
+        )
+        upstream.route(f"/gone/mi{i}-3.1.tar.bz2", status=404)
+        mirror.route(f"/spkg/upstream/mi{i}/mi{i}-3.1.tar.bz2", body=data)
+    for i in range(3):  # only in the team's hashed mirror (tried first with a pin)
+        data = package(f"ha{i}", "4.0", f"ha{i}-VERSION.zip", None, "hashed mirror")
+        digest = sha256(data)
+        (hashed / "sha256" / digest[:2]).mkdir(parents=True, exist_ok=True)
+        (hashed / "sha256" / digest[:2] / digest).write_bytes(data)
+    # gap and gap_packages share one tarball (Sage symlinks the checksums.ini)
+    gap = package("gap", "4.14.0", "gap-VERSION.tar.gz", None, "mirror")
+    mirror.route("/spkg/upstream/gap/gap-4.14.0.tar.gz", body=gap)
+    (pkgs / "gap_packages").mkdir()
+    (pkgs / "gap_packages" / "checksums.ini").symlink_to(pkgs / "gap" / "checksums.ini")
+    (pkgs / "gap_packages" / "package-version.txt").write_text("4.14.0\n")
+    routes["gap_packages"] = "cache"  # the same bytes, fetched once
+    mirror_list = tmp_path / "mirror_list"
+    mirror_list.write_text(f"# Sage mirrors\n\n{mirror.url('/spkg/upstream/${SPKG}')}  # one\n")
+
+    argv = [str(pkgs), "--dest", str(dest_dir), "--mirror-list", str(mirror_list)]
+    assert sage.main(argv) == 0, capsys.readouterr().out
+    # (Only the tarballs: a second fetch of one dest through the cache currently leaves a
+    # ".<name>.<id>.robustfetch-part" behind; reported in issue 14's notes.)
+    delivered = {k: v for k, v in listing(dest_dir).items() if not k.startswith(".")}
+    assert delivered == dict(sorted(expected.items()))
+    lines = capsys.readouterr().out.splitlines()
+    counts: dict[str, int] = {}
+    for line in lines[:-1]:
+        url = line.split(" from ", 1)[1]
+        if url == "the cache":
+            route = "cache"
+        elif "/sha256/" in url:
+            route = "hashed mirror"
+        elif url.startswith(files.base_url.replace("127.0.0.1", "files.pythonhosted.org")) or (
+            "files.pythonhosted.org" in url
+        ):
+            route = "repaired"
+        elif url.startswith(mirror.base_url):
+            route = "mirror"
+        else:
+            route = "upstream"
+        counts[route] = counts.get(route, 0) + 1
+    want: dict[str, int] = {}
+    for route in routes.values():
+        want[route] = want.get(route, 0) + 1
+    assert (
+        counts
+        == want
+        == {
+            "upstream": 16,
+            "repaired": 6,
+            "mirror": 7,
+            "hashed mirror": 3,
+            "cache": 1,
+        }
+    )
+    assert lines[-1] == f"{len(routes)} fetched, 0 failed, 0 bad"
+    print(counts)
