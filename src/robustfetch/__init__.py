@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 from .api import Fetcher, fetch, fetch_many
 from .errors import Attempt, FetchError, Reason
+from .policy.digests import WeakHashWarning
 from .policy.rewrite import rewrite_url
 from .results import FetchResult, ProgressEvent, Request
 
@@ -32,6 +33,7 @@ __all__ = [
     "ProgressEvent",
     "Reason",
     "Request",
+    "WeakHashWarning",
     "__version__",
     "fetch",
     "fetch_many",

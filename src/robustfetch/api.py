@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .errors import Attempt, FetchError, Reason
 from .options import Options, make_options
-from .policy.digests import expected_hashes, is_pinned
+from .policy.digests import expected_hashes, is_pinned, lock_digest
 from .policy.plan import Job, merge_sources, plan_sources
 from .policy.urls import check_url, filename_from_url
 from .results import FetchResult, PathArg, Request
@@ -34,7 +34,7 @@ _TRANSPORT_OPTIONS = ("ca_bundle", "trust", "connect_to", "proxies", "pool_size"
 
 def fetch(
     url: str,
-    sha256: Optional[str] = None,
+    sha256: Optional[Union[str, Sequence[str]]] = None,
     fallbacks: Sequence[str] = (),
     *,
     dest: Optional[PathArg] = None,
@@ -43,7 +43,8 @@ def fetch(
     """Download ``url`` (or a fallback, or a mirror) and return the verified file.
 
     :param url: the first source to try.
-    :param sha256: the expected digest, hex or ``"sha256:<hex>"``.
+    :param sha256: the expected digest: hex, ``"sha256:<hex>"`` or SRI ``"sha256-<base64>"``,
+        or a list of these, any of which may match.
     :param fallbacks: more URLs of the same bytes, tried in order.
     :param dest: a file path or an existing folder; ``None`` keeps it in the cache.
     :param options: see the options table of the documentation.
@@ -105,7 +106,7 @@ class Fetcher:
     def fetch(
         self,
         url: str,
-        sha256: Optional[str] = None,
+        sha256: Optional[Union[str, Sequence[str]]] = None,
         fallbacks: Sequence[str] = (),
         *,
         dest: Optional[PathArg] = None,
@@ -211,7 +212,7 @@ class Fetcher:
 
 def plan_job(
     url: str,
-    sha256: Optional[str],
+    sha256: Optional[Union[str, Sequence[str]]],
     fallbacks: Sequence[str],
     dest: Optional[PathArg],
     opts: Options,
@@ -221,7 +222,7 @@ def plan_job(
     if isinstance(fallbacks, (str, bytes)) or not isinstance(fallbacks, Iterable):
         raise ValueError(f"fallbacks must be a list of URLs, not {fallbacks!r}")
     fallbacks = [check_url(u) for u in fallbacks]
-    expected = expected_hashes(sha256, opts.hashes, [url, *fallbacks])
+    expected = expected_hashes(sha256, opts.hashes, [url, *fallbacks], opts.integrity)
     name: Optional[str] = opts.filename
     if name is None:
         try:
@@ -238,7 +239,7 @@ def plan_job(
         name or "",
         opts.rule_set(),
         opts.hashed_mirrors,
-        expected.get("sha256"),
+        lock_digest(expected),
     )
     return Job(sources, expected, target, name or "download")
 

@@ -37,6 +37,8 @@ class Reason(str, enum.Enum):
     OFFLINE = "offline"
     IO_ERROR = "io_error"
     BLOCKED = "blocked"
+    ERROR_PAGE = "error_page"
+    SUPERSEDED = "superseded"
 
     def __str__(self) -> str:
         return self.value

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ._version import __version__
+from .policy.digests import normalise_algorithm, parse_digests
 from .policy.rewrite import LIST_WHERE, Rule, RuleSet, parse_rules
+from .policy.sri import parse_integrity
 from .policy.urls import check_url, split_host_port
 from .results import ProgressEvent
 
@@ -64,7 +66,8 @@ class Options:
     headers: Mapping[str, str] = field(default_factory=dict)
     user_agent: str = f"robustfetch/{__version__}"
     proxies: Optional[Mapping[str, str]] = None
-    hashes: Mapping[str, str] = field(default_factory=dict)
+    hashes: Mapping[str, Any] = field(default_factory=dict)
+    integrity: Optional[str] = None
     transport: str = "auto"
     pool_size: int = 8
 
@@ -294,13 +297,21 @@ def _check_headers(name: str, value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _check_hashes(name: str, value: Any) -> dict[str, str]:
+def _check_hashes(name: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise ValueError(f"hashes must map algorithm names to hex digests, not {value!r}")
+        raise ValueError(f"hashes must map algorithm names to digests, not {value!r}")
     for algorithm, digest in value.items():
-        if not isinstance(algorithm, str) or not isinstance(digest, str):
-            raise ValueError(f"hashes entry {algorithm!r}: {digest!r} must be two strings")
+        if not isinstance(algorithm, str):
+            raise ValueError(f"hashes entry {algorithm!r}: {digest!r}: the key must be a string")
+        parse_digests(normalise_algorithm(algorithm), digest, f"hashes[{algorithm!r}]")
     return dict(value)
+
+
+def _check_integrity(name: str, value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    parse_integrity(value)
+    return str(value)
 
 
 def _check_rules(name: str, value: Any) -> tuple[Rule, ...]:
@@ -400,6 +411,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "progress": _check_progress,
     "headers": _check_headers,
     "hashes": _check_hashes,
+    "integrity": _check_integrity,
     "user_agent": lambda n, v: _check_headers(n, {"User-Agent": v})["User-Agent"],
     "proxies": _check_proxies,
     "transport": _check_transport,

@@ -30,7 +30,7 @@ class Request:
     """
 
     url: str
-    sha256: Optional[str] = None
+    sha256: Optional[Union[str, Sequence[str]]] = None
     fallbacks: Sequence[str] = ()
     dest: Optional[PathArg] = None
     filename: Optional[str] = None
@@ -48,6 +48,8 @@ class FetchResult(os.PathLike):  # type: ignore[type-arg]  # os.PathLike is gene
     :param size: its size in bytes.
     :param from_cache: served from the cache, with no download.
     :param attempts: every try, the successful one last.
+    :param verified_by: whose hash the bytes matched: ``"pin"``, ``"index"``,
+        ``"metalink"``, ``"server"``, or ``None`` when nothing vouched for them.
     """
 
     path: Path
@@ -56,6 +58,7 @@ class FetchResult(os.PathLike):  # type: ignore[type-arg]  # os.PathLike is gene
     size: int
     from_cache: bool = False
     attempts: list[Attempt] = field(default_factory=list)
+    verified_by: Optional[str] = None
 
     def __fspath__(self) -> str:
         return os.fspath(self.path)

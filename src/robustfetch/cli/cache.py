@@ -100,7 +100,7 @@ def _atime(path: Path) -> float:
 
 def _export(cache: Cache, folder: Path, listing_path: Optional[str]) -> int:
     """Copy entries into ``folder`` (hashed-mirror layout); 1 if one is missing or corrupted."""
-    from ..policy.digests import expected_hashes
+    from ..policy.digests import accepted, expected_hashes
     from ..store.export import export_entry
     from .many import read_many_file
 
@@ -115,11 +115,15 @@ def _export(cache: Cache, folder: Path, listing_path: Optional[str]) -> int:
         for where, request in listing.requests:
             try:
                 urls = [request.url, *request.fallbacks]
-                sha256 = expected_hashes(request.sha256, request.hashes, urls).get("sha256")
+                pinned = expected_hashes(request.sha256, request.hashes, urls).get("sha256")
             except ValueError as exc:
                 print(f"robustfetch: error: {where}: {exc}; skipped", file=sys.stderr)
                 bad += 1
                 continue
+            # Of several candidates (any-of), the one the cache holds.
+            candidates = sorted(accepted(pinned)) if pinned is not None else []
+            held = [c for c in candidates if cache.path_for(c).exists()]
+            sha256 = (held or candidates)[0] if candidates else None
             if sha256 is None:
                 print(f"robustfetch: {where}: no sha256 pinned: not exported", file=sys.stderr)
                 missing += 1

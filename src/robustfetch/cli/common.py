@@ -26,6 +26,13 @@ __all__ = [
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+_VOUCHED = {
+    "pin": "matches the pin",
+    "index": "matches the index's hash",
+    "metalink": "matches the Metalink's hash",
+    "server": "matches the server's digest header",
+}
+
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirror", metavar="BASE", action="append", default=[])
@@ -62,6 +69,7 @@ def report_success(result: FetchResult, args: argparse.Namespace) -> None:
             "sha256": result.sha256,
             "size": result.size,
             "from_cache": result.from_cache,
+            "verified_by": result.verified_by,
             "attempts": [attempt_record(a) for a in result.attempts],
         }
         print(json.dumps(record), flush=True)
@@ -71,8 +79,10 @@ def report_success(result: FetchResult, args: argparse.Namespace) -> None:
         failed = sum(1 for a in result.attempts if a.reason is not None)
         origin = "the cache" if result.from_cache else result.url
         note = f" after {failed} failed attempt{'s' * (failed != 1)}" if failed else ""
+        vouched = _VOUCHED.get(result.verified_by or "", "unverified: nothing vouched for its hash")
         print(
-            f"robustfetch: {result.size} bytes, sha256 {result.sha256}, from {origin}{note}",
+            f"robustfetch: {result.size} bytes, sha256 {result.sha256} ({vouched}), "
+            f"from {origin}{note}",
             file=sys.stderr,
         )
         for attempt in result.attempts[:-1]:

@@ -53,13 +53,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     options = options_from_args(args)
+    if args.integrity is not None:
+        options["integrity"] = args.integrity
     bar = None
     if not args.quiet and not args.json and sys.stderr.isatty():
         bar = ProgressBar(sys.stderr)
         options["progress"] = bar
     with Fetcher(**options) as fetcher:
         try:
-            result = fetcher.fetch(args.url, args.sha256, args.fallback, dest=args.output)
+            sha256 = args.sha256 or None
+            result = fetcher.fetch(args.url, sha256, args.fallback, dest=args.output)
         except FetchError as error:
             if bar is not None:
                 bar.finish()
@@ -81,7 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     fetch = commands.add_parser("fetch", help="download one file")
     fetch.add_argument("url", metavar="URL")
-    fetch.add_argument("--sha256", metavar="H", help="expected sha256 (hex or sha256:<hex>)")
+    fetch.add_argument(
+        "--sha256",
+        metavar="H",
+        action="append",
+        default=[],
+        help="expected sha256: hex, sha256:<hex> or sha256-<base64>; repeat: any may match",
+    )
+    fetch.add_argument(
+        "--integrity",
+        metavar="SRI",
+        help="a Subresource Integrity string ('sha384-<base64> ...'): the strongest hash counts",
+    )
     fetch.add_argument("--fallback", metavar="URL", action="append", default=[])
     fetch.add_argument("-o", "--output", metavar="DEST", help="file or existing folder")
     add_common_options(fetch)

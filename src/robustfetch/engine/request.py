@@ -13,10 +13,11 @@ from typing import Optional
 from ..errors import Attempt, FetchError, Reason, SourceFailed
 from ..options import Options
 from ..policy.backoff import retry_delay, should_retry
-from ..policy.digests import is_pinned
+from ..policy.digests import is_pinned, lock_digest
 from ..policy.plan import Job, Source, mirror_host, rank_mirrors, source_key
 from ..policy.pypi import sdist_ref
 from ..policy.urls import authority
+from ..policy.witness import combine, verified_by
 from ..results import FetchResult
 from ..sources.later import LaterSources
 from ..store.cache import ENTRY_MODE, Cache, LockTimeout
@@ -57,8 +58,13 @@ class Engine:
         self.transfer = Transfer(options, transport, trust)
 
     def run(self, job: Job) -> FetchResult:
-        """Fetch ``job``: from the cache if a pinned copy is there, else from its sources."""
-        sha256 = job.expected.get("sha256")
+        """Fetch ``job``: from the cache if a pinned copy is there, else from its sources.
+
+        With several sha256 candidates the cache is searched for each, while the
+        lock and the partial file are keyed by the smallest (:func:`lock_digest`):
+        one key whatever order the candidates were written in.
+        """
+        sha256 = lock_digest(job.expected)
         if self.cache is None or sha256 is None:
             if self.options.offline:
                 raise _offline(job, "offline, and without a pinned sha256 the cache cannot help")
@@ -79,7 +85,7 @@ class Engine:
                 raise _offline(job, "offline, and not in the cache")
             partial = self.cache.partial_path(sha256)
             try:
-                staging = Staging.resumable(partial, job.expected)
+                staging = Staging.resumable(partial, job.expected, job.name)
             except OSError as exc:
                 raise _io_error(job, f"cannot stage {partial}: {exc}") from exc
             with staging:
@@ -137,7 +143,8 @@ class Engine:
             path = job.dest
         log.info("%s: served from the cache (%s)", path, entry)
         self.transfer.progress(job.sources[0].url, size, size, done=True)
-        return FetchResult(path, job.sources[0].url, job.expected["sha256"], size, True, [])
+        # The entry's name is its sha256: the candidate that matched.
+        return FetchResult(path, job.sources[0].url, entry.name, size, True, [], "pin")
 
     def _download(self, job: Job, staging: Staging) -> FetchResult:
         """Try the sources (mirrors ranked first if asked), report progress, commit."""
@@ -200,7 +207,7 @@ class Engine:
                     continue
                 last = index == len(sources)
                 if self._try_source(source, job, staging, deadline_at, last, attempts, later):
-                    return self._commit(job, source.url, staging, attempts)
+                    return self._commit(job, source.url, staging, attempts, source)
                 ref = sdist_ref(source.url)
                 if ref is not None and later.pypi_ref is None and _not_found(attempts):
                     # The file may live elsewhere now: PyPI's JSON API knows where.
@@ -250,7 +257,13 @@ class Engine:
 
         ``later`` learns the duplicates the answers announce.
         """
-        expected = {**job.expected, **source.expected}
+        combined = combine(job.expected, source.expected)
+        if isinstance(combined, str):
+            # Two witnesses disagree: no download can satisfy both.
+            detail = f"{combined}: the pin or the listing is wrong"
+            attempts.append(Attempt(source.url, Reason.HASH_MISMATCH, detail))
+            return False
+        expected = combined
         on_head = None
         if later is not None:
 
@@ -349,8 +362,18 @@ class Engine:
             and not staging.verifier.mismatches()
         )
 
-    def _commit(self, job: Job, url: str, staging: Staging, attempts: list[Attempt]) -> FetchResult:
-        """Move the verified bytes into place: the cache entry and/or ``dest``."""
+    def _commit(
+        self,
+        job: Job,
+        url: str,
+        staging: Staging,
+        attempts: list[Attempt],
+        source: Optional[Source] = None,
+    ) -> FetchResult:
+        """Move the verified bytes into place: the cache entry and/or ``dest``.
+
+        ``source`` (the one that served them) says whose listed hash vouched.
+        """
         sha256 = staging.verifier.hexdigest("sha256")
         size = staging.size
         cache = self.cache
@@ -374,7 +397,13 @@ class Engine:
             raise FetchError(_summary(job, attempts), attempts) from exc
         assert target is not None
         log.info("%s: saved %s (%d bytes, sha256 %s)", url, target, size, sha256)
-        return FetchResult(target, url, sha256, size, False, list(attempts))
+        by = verified_by(
+            is_pinned(job.expected),
+            source.origin if source is not None else "",
+            source.expected if source is not None else {},
+            "server" in staging.verifier.origins,
+        )
+        return FetchResult(target, url, sha256, size, False, list(attempts), by)
 
     def _cache(self) -> Cache:
         assert self.cache is not None, "api checks that a destination exists"

@@ -12,10 +12,12 @@ from ..errors import Reason, SourceFailed
 from ..options import Options
 from ..policy.backoff import parse_retry_after
 from ..policy.classify import classify_status
-from ..policy.digests import Verifier, is_pinned
+from ..policy.digests import Verifier
 from ..policy.headers import parse_content_length, parse_content_range_start
 from ..policy.hops import check_plain_http, follow_redirect, headers_for_redirect, is_redirect
-from ..policy.urls import is_ip_literal, local_path
+from ..policy.sniff import SNIFF_BYTES, describe_bytes, describe_error_page, is_error_page
+from ..policy.urls import filename_from_url, is_ip_literal, local_path
+from ..policy.witness import WANT_REPR_DIGEST, disagreement, server_digests
 from ..results import ProgressEvent
 from ..store.staging import Staging
 from ..transport import Response, Transport, TransportError
@@ -59,10 +61,11 @@ class Transfer:
         ``address`` pins the first connection to one resolved address;
         ``on_head`` sees the final URL and headers of each answer (``Link`` duplicates).
         """
-        pinned = is_pinned(staging.expected)
+        # Only the caller's pin unlocks plain http, not a witness (staging.pinned).
+        pinned = staging.pinned
         check_plain_http(url, pinned, self.options.allow_http)
         offset = staging.size if resume else 0
-        extra: dict[str, str] = {}
+        extra = {"Want-Repr-Digest": WANT_REPR_DIGEST}
         if offset:
             extra["Range"] = f"bytes={offset}-"
             if staging.validator is not None and staging.url == url:
@@ -90,7 +93,7 @@ class Transfer:
             if response.status == 416:
                 staging.restart()  # our prefix does not fit this file
             raise self._status_failure(response, url, current)
-        self._stream(response, current, staging, offset, deadline_at)
+        self._stream(response, current, staging, offset, deadline_at, url)
 
     def get(self, url: str, limit: int, deadline_at: Optional[float]) -> bytes:
         """A small document (an API answer) in memory; more than ``limit`` bytes is an error."""
@@ -198,6 +201,7 @@ class Transfer:
         staging: Staging,
         offset: int,
         deadline_at: Optional[float],
+        requested: Optional[str] = None,
     ) -> None:
         try:
             length = _content_length(response.headers)
@@ -214,9 +218,17 @@ class Transfer:
             response.close()
             raise
         staging.describe(url, _validator(response.headers))
+        sniff = _Sniff(response, url, requested or url, staging.name, offset)
+        try:
+            _check_witness(response, staging.verifier, offset)
+        except SourceFailed:
+            response.close()
+            staging.restart()
+            raise
         sink = Sink(staging, threaded=length is None or length >= THREADED_MIN)
         try:
-            self._receive(response, sink, url, offset, total, deadline_at)
+            self._receive(response, sink, url, offset, total, deadline_at, sniff)
+            sniff.check(b"", b"")
             sink.finish()
             if staging.size == offset and _close_delimited(response.headers):
                 # http.client ends a head at EOF as if a blank line came: a response
@@ -227,7 +239,7 @@ class Transfer:
                     "(and sent no Content-Length): the response was cut short",
                     transient=True,
                 )
-            _check_complete(staging.size, total, self.options.size, staging.verifier)
+            _check_complete(staging.size, total, self.options.size, staging.verifier, sniff)
         except SourceFailed as failure:
             response.close()
             if failure.reason in _RESUMABLE:
@@ -251,8 +263,12 @@ class Transfer:
         offset: int,
         total: Optional[int],
         deadline_at: Optional[float],
+        sniff: Optional[_Sniff] = None,
     ) -> int:
         """Feed the body to ``sink``, enforcing max_size, min_speed and the deadline.
+
+        ``sniff`` sees the first bytes before they are kept: an HTML page where
+        a file was expected stops the transfer after its first read.
 
         ``received`` counts from ``offset``: the bytes staged before this body.
         """
@@ -277,6 +293,8 @@ class Transfer:
                     return received
                 received += count
                 filled += count
+                if sniff is not None and sniff.wanted:
+                    sniff.check(view[filled - count : filled], view[:filled])
                 if max_size is not None and received > max_size:
                     filled = 0  # never written: the file stays a clean prefix
                     raise SourceFailed(
@@ -411,7 +429,11 @@ def _check_announced(length: Optional[int], size: Optional[int], max_size: Optio
 
 
 def _check_complete(
-    received: int, length: Optional[int], size: Optional[int], verifier: Verifier
+    received: int,
+    length: Optional[int],
+    size: Optional[int],
+    verifier: Verifier,
+    sniff: Optional[_Sniff] = None,
 ) -> None:
     if length is not None and received < length:
         raise SourceFailed(
@@ -420,10 +442,66 @@ def _check_complete(
     if size is not None and received != size:
         raise SourceFailed(Reason.SIZE_MISMATCH, f"got {received} bytes, expected size={size}")
     for algorithm, expected, actual in verifier.mismatches():
+        looks = ""
+        if sniff is not None:
+            head = sniff.head if sniff.offset == 0 else None
+            looks = "; " + describe_bytes(head, received, sniff.name, size)
         raise SourceFailed(
             Reason.HASH_MISMATCH,
-            f"{algorithm} mismatch: expected {expected}, got {actual} ({received} bytes)",
+            f"{algorithm} mismatch: expected {expected}, got {actual} ({received} bytes){looks}",
         )
+
+
+def _check_witness(response: Response, verifier: Verifier, offset: int) -> None:
+    """Make the server's digest of a full answer a requirement, or fail if it contradicts one."""
+    announced = server_digests(response.headers, response.status, offset)
+    if not announced:
+        return
+    expected = {name: found for name in announced if (found := verifier.accepts(name))}
+    conflict = disagreement(expected, announced)
+    if conflict is not None:
+        raise SourceFailed(
+            Reason.HASH_MISMATCH, f"the server's digest header says {conflict}; not downloaded"
+        )
+    for name, digest in announced.items():
+        verifier.require(name, {digest}, "server")
+
+
+class _Sniff:
+    """The first bytes of a body: an HTML page where a file was expected ends the try at once."""
+
+    def __init__(
+        self, response: Response, url: str, requested: str, name: str, offset: int
+    ) -> None:
+        self.status = response.status
+        self.content_type = response.headers.get("Content-Type")
+        self.url, self.requested, self.offset = url, requested, offset
+        if not name:
+            try:
+                name = filename_from_url(requested)
+            except ValueError:
+                name = ""
+        self.name = name
+        self.head = b""
+        #: Still looking: the first bytes are not all in yet.
+        self.wanted = True
+
+    def check(self, chunk: bytes | memoryview, start: bytes | memoryview) -> None:
+        """Look at one more read (``b""`` at the end of the body).
+
+        :param chunk: the bytes just read.
+        :param start: the body so far, as far as it is at hand (for the page's title).
+        """
+        if not self.wanted:
+            return
+        self.head += bytes(chunk[: SNIFF_BYTES - len(self.head)])
+        # A resumed body starts mid-file: only its Content-Type says anything.
+        head = self.head if self.offset == 0 else b""
+        if is_error_page(self.content_type, head, self.name):
+            page = bytes(start[:_ERROR_BODY]) if len(start) > len(self.head) else self.head
+            detail = describe_error_page(page, self.status, self.url, self.requested)
+            raise SourceFailed(Reason.ERROR_PAGE, detail, self.status)
+        self.wanted = len(self.head) < SNIFF_BYTES and bool(chunk)
 
 
 def _drain(response: Response) -> bytes:

@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 from typing import Any, Optional
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from .digests import normalise_algorithm, parse_digest
+from .digests import DigestValue, accepted, normalise_algorithm, parse_digest, show_digests
 from .pypi import normalise_name, sdist_key
 from .urls import strip_fragment
 
@@ -254,7 +254,7 @@ def listed_hashes(hashes: Mapping[str, str]) -> dict[str, str]:
     return usable
 
 
-def disagreement(listed: Mapping[str, str], expected: Mapping[str, str]) -> Optional[str]:
+def disagreement(listed: Mapping[str, str], expected: Mapping[str, DigestValue]) -> Optional[str]:
     """Why ``listed`` (a witness) contradicts ``expected`` (the pin), or ``None`` if it does not.
 
     >>> disagreement({"sha256": "aa"}, {"sha256": "bb", "md5": "cc"})
@@ -262,8 +262,8 @@ def disagreement(listed: Mapping[str, str], expected: Mapping[str, str]) -> Opti
     """
     for algorithm, value in listed.items():
         pinned = expected.get(algorithm)
-        if pinned is not None and pinned != value:
-            return f"lists {algorithm} {value}, but {pinned} is pinned"
+        if pinned is not None and value not in accepted(pinned):
+            return f"lists {algorithm} {value}, but {show_digests(pinned)} is pinned"
     return None
 
 

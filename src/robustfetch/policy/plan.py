@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from .digests import DigestValue
 from .pypi import sdist_ref
 from .rewrite import RuleSet
 from .urls import default_port, normalise_host, strip_fragment
@@ -38,13 +39,14 @@ class Job:
     """One request, checked and planned.
 
     :param sources: in the order they are tried.
-    :param expected: algorithm -> hex digest; empty when nothing is pinned.
+    :param expected: algorithm -> hex digest, or a set of them (any-of); empty when
+        nothing is pinned.
     :param dest: the final path, or ``None`` to keep the file in the cache.
     :param name: the file name, for staging files.
     """
 
     sources: list[Source]
-    expected: Mapping[str, str]
+    expected: Mapping[str, DigestValue]
     dest: Optional[Path]
     name: str
 
@@ -62,7 +64,7 @@ class Source:
     url: str
     origin: str
     blocked_by: Optional[str] = None
-    expected: Mapping[str, str] = field(default_factory=dict)
+    expected: Mapping[str, DigestValue] = field(default_factory=dict)
 
 
 def plan_sources(

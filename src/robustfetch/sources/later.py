@@ -9,7 +9,7 @@ from typing import Optional, Union
 
 from ..errors import Attempt
 from ..options import Options
-from ..policy.digests import is_pinned
+from ..policy.digests import DigestValue, is_pinned
 from ..policy.index_pages import link_refused
 from ..policy.metalink import duplicate_links
 from ..policy.plan import Source
@@ -39,7 +39,7 @@ class LaterSources:
         getter: DocumentGetter,
         options: Options,
         filename: str,
-        expected: Mapping[str, str],
+        expected: Mapping[str, DigestValue],
         deadline_at: Optional[float],
     ) -> None:
         self.getter = getter
@@ -53,7 +53,9 @@ class LaterSources:
         self._duplicates: list[Source] = []
         self._lock = threading.Lock()  # hedged tries may report heads from two threads
 
-    def learn(self, url: str, headers: Mapping[str, str], expected: Mapping[str, str]) -> None:
+    def learn(
+        self, url: str, headers: Mapping[str, str], expected: Mapping[str, DigestValue]
+    ) -> None:
         """Note the ``Link: rel=duplicate`` copies an answer names, if a hash vouches for them.
 
         Without a pinned or vouched-for hash, nothing would check that a

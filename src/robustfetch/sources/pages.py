@@ -9,7 +9,7 @@ from typing import Optional, Union
 from urllib.parse import quote
 
 from ..errors import Attempt, Reason, SourceFailed
-from ..policy.digests import is_pinned
+from ..policy.digests import DigestValue, is_pinned
 from ..policy.hops import check_plain_http
 from ..policy.index_pages import (
     Link,
@@ -42,7 +42,7 @@ class Lookup:
     rules: RuleSet
     allow_http: bool
     filename: str
-    expected: Mapping[str, str]
+    expected: Mapping[str, DigestValue]
     deadline_at: Optional[float]
 
     @property

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Optional, Union
 
 from ..errors import Attempt, Reason, SourceFailed
+from ..policy.digests import DigestValue, accepted, show_digests
 from ..policy.plan import Source
 from ..policy.pypi import SdistRef, find_file, json_api_url
 from ..policy.rewrite import RuleSet
@@ -24,7 +25,7 @@ _JSON_LIMIT = 64 << 20  # the largest PyPI project documents are some MiB
 def ask_pypi(
     transfer: DocumentGetter,
     ref: SdistRef,
-    expected: Mapping[str, str],
+    expected: Mapping[str, DigestValue],
     rules: RuleSet,
     deadline_at: Optional[float],
 ) -> Union[Source, Attempt]:
@@ -51,9 +52,9 @@ def ask_pypi(
     except ValueError as exc:
         return Attempt(api, Reason.HTTP_STATUS, f"PyPI lists an unusable URL: {exc}")
     pinned = expected.get("sha256")
-    if listed is not None and pinned is not None and listed != pinned:
+    if listed is not None and pinned is not None and listed not in accepted(pinned):
         detail = (
-            f"PyPI lists sha256 {listed} for {ref.filename}, but {pinned} is pinned: "
+            f"PyPI lists sha256 {listed} for {ref.filename}, but {show_digests(pinned)} is pinned: "
             "the pin or the upload is wrong"
         )
         return Attempt(url, Reason.HASH_MISMATCH, detail)

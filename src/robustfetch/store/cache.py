@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..policy.digests import Verifier
+from ..policy.digests import DigestValue, Verifier, accepted
 from .files import deliver, open_regular, remove, sweep
 from .locks import LockTimeout, hold, orphaned
 
@@ -49,21 +49,25 @@ class Cache:
     def path_for(self, sha256: str, root: Optional[Path] = None) -> Path:
         return (root or self.root) / "sha256" / sha256[:2] / sha256
 
-    def lookup(self, expected: Mapping[str, str]) -> Optional[tuple[Path, int]]:
-        """A verified entry for ``expected['sha256']``, from ``root`` or a read-only folder."""
-        sha256 = expected.get("sha256")
-        if sha256 is None:
+    def lookup(self, expected: Mapping[str, DigestValue]) -> Optional[tuple[Path, int]]:
+        """A verified entry for ``expected['sha256']`` (any of its candidates).
+
+        Looked up in ``root``, then in the read-only folders.
+        """
+        value = expected.get("sha256")
+        if value is None:
             return None
-        for root in (self.root, *self.readonly):
-            path = self.path_for(sha256, root)
-            # The cache's own entries are never links; a read-only folder's may be.
-            size = _verified_size(path, expected, follow=root != self.root)
-            if size is not None:
-                return path, size
-            if root == self.root and os.path.lexists(path):
-                log.warning("cache entry %s is corrupted; removing it and fetching again", path)
-                with contextlib.suppress(OSError):
-                    remove(path)
+        for sha256 in sorted(accepted(value)):
+            for root in (self.root, *self.readonly):
+                path = self.path_for(sha256, root)
+                # The cache's own entries are never links; a read-only folder's may be.
+                size = _verified_size(path, expected, follow=root != self.root)
+                if size is not None:
+                    return path, size
+                if root == self.root and os.path.lexists(path):
+                    log.warning("cache entry %s is corrupted; removing it and fetching again", path)
+                    with contextlib.suppress(OSError):
+                        remove(path)
         return None
 
     def entry_folder(self, sha256: str) -> Path:
@@ -157,7 +161,7 @@ class Cache:
         return True
 
 
-def _verified_size(path: Path, expected: Mapping[str, str], follow: bool) -> Optional[int]:
+def _verified_size(path: Path, expected: Mapping[str, DigestValue], follow: bool) -> Optional[int]:
     fd = open_regular(path, follow)
     if fd is None:
         return None

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
-from ..policy.digests import Verifier
+from ..policy.digests import DigestValue, Verifier, is_pinned
 from .files import (
     CRASH_VARIABLE,
     claim,
@@ -41,12 +41,19 @@ class Staging:
     :param path: the staging file.
     :param expected: the digests to verify.
     :param keep: keep a partial file when the block ends (resume across runs).
+    :param name: the file's name, for recognising an HTML page that is not the file.
     """
 
-    def __init__(self, path: Path, expected: Mapping[str, str], keep: bool = False) -> None:
+    def __init__(
+        self, path: Path, expected: Mapping[str, DigestValue], keep: bool = False, name: str = ""
+    ) -> None:
         self.path = path
         self.expected = dict(expected)
         self.keep = keep
+        self.name = name
+        #: The caller pinned a strong hash: fixed here, while :attr:`expected` may gain
+        #: witnesses (an index's hash), which never unlock plain http.
+        self.pinned = is_pinned(expected)
         self.verifier = Verifier(expected)
         #: The validator (strong ETag or Last-Modified) and URL of the bytes staged.
         self.validator: Optional[str] = None
@@ -58,16 +65,16 @@ class Staging:
         self._crash = os.environ.get(CRASH_VARIABLE)  # test seam, read once
 
     @classmethod
-    def beside(cls, folder: Path, name: str, expected: Mapping[str, str]) -> Staging:
+    def beside(cls, folder: Path, name: str, expected: Mapping[str, DigestValue]) -> Staging:
         """A fresh, uniquely named staging file in ``folder`` (created on first use).
 
         What killed processes left in ``folder`` is swept away first.
         """
         sweep(folder)
-        return cls(folder / temporary_name(name), expected)
+        return cls(folder / temporary_name(name), expected, name=name)
 
     @classmethod
-    def resumable(cls, path: Path, expected: Mapping[str, str]) -> Staging:
+    def resumable(cls, path: Path, expected: Mapping[str, DigestValue], name: str = "") -> Staging:
         """The staging file at ``path``, with what an earlier run left there re-hashed.
 
         The caller holds the lock of this file: it is opened (or created) now
@@ -75,7 +82,7 @@ class Staging:
         bytes committed. A link or anything but a regular file found there is
         removed, never followed.
         """
-        staging = cls(path, expected, keep=True)
+        staging = cls(path, expected, keep=True, name=name)
         staging._file = open(claim(path), "r+b", buffering=0)  # noqa: SIM115 - closed in _close
         try:
             for block in iter(lambda: staging._read(), b""):
@@ -134,7 +141,7 @@ class Staging:
                 with contextlib.suppress(OSError):
                     remove(temporary)
 
-    def restart(self, expected: Optional[Mapping[str, str]] = None) -> None:
+    def restart(self, expected: Optional[Mapping[str, DigestValue]] = None) -> None:
         """The file, emptied, for a transfer from the first byte."""
         if expected is not None:
             self.expected = dict(expected)
