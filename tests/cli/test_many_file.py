@@ -183,3 +183,16 @@ def test_fetch_many_still_refuses_a_bad_item_before_any_download(
             [Request(good, dest=dest_dir), Request(good, dest=dest_dir, filename="../x")], **opts
         )
     assert https_server.connections == 0
+
+
+def test_fetch_command_takes_name_and_hashed_mirror(
+    https_server: Server, ca_bundle: Path, dest_dir: Path, tmp_path: Path, capsys: Any
+) -> None:
+    folder = tmp_path / "by-hash"
+    (folder / "sha256" / SHA_A[:2]).mkdir(parents=True)
+    (folder / "sha256" / SHA_A[:2] / SHA_A).write_bytes(A)
+    url = https_server.route("/archive/v1.tar.gz", body=A)
+    args = ["fetch", url, "--sha256", SHA_A, "-o", str(dest_dir), "--ca-bundle", str(ca_bundle)]
+    assert main([*args, "--name", "pkg-1.tar.gz", "--hashed-mirror", str(folder), "-q"]) == 0
+    assert capsys.readouterr().out.strip() == str(dest_dir / "pkg-1.tar.gz")
+    assert https_server.hits("/archive/v1.tar.gz") == 0

@@ -36,6 +36,13 @@ _VOUCHED = {
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirror", metavar="BASE", action="append", default=[])
+    parser.add_argument(
+        "--hashed-mirror",
+        metavar="BASE",
+        action="append",
+        default=[],
+        help="URL or folder laid out like the cache (BASE/sha256/ab/abcd...), tried first",
+    )
     parser.add_argument("--index-url", metavar="URL", action="append", default=[])
     parser.add_argument("--find-links", metavar="URL", action="append", default=[])
     cache = parser.add_mutually_exclusive_group()
@@ -117,6 +124,10 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
             options[name] = value
     if args.mirror:
         options["mirrors"] = list(args.mirror)
+    if getattr(args, "hashed_mirror", None):
+        options["hashed_mirrors"] = list(args.hashed_mirror)
+    if getattr(args, "name", None) is not None:
+        options["filename"] = args.name
     if args.index_url:
         options["index_urls"] = list(args.index_url)
     if args.find_links:

@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--fallback", metavar="URL", action="append", default=[])
     fetch.add_argument("-o", "--output", metavar="DEST", help="file or existing folder")
+    fetch.add_argument(
+        "--name", metavar="FILENAME", help="the file's name for mirrors and a folder DEST"
+    )
     add_common_options(fetch)
     fetch.set_defaults(handler=_fetch)
     add_many_command(commands)
