@@ -496,3 +496,38 @@ def test_cli_repeatable_sha256_integrity_and_verified_by(
     assert failure["attempts"][0]["reason"] == "hash_mismatch"
     assert main(["fetch", plain, "--integrity", "sha512-nope", *base]) == 2
     assert "sha512-nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("listed", "vouched"), [(DIGEST, "index"), (OTHER, None)])
+def test_simple_index_hash_vouches_end_to_end(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path, listed: str, vouched: str | None
+) -> None:
+    missing = https_server.route("/gone/pkg-1.0.tar.gz", status=404, body=b"gone")
+    https_server.route("/files/pkg-1.0.tar.gz", body=DATA)
+    page = f'<a href="/files/pkg-1.0.tar.gz#sha256={listed}">pkg-1.0.tar.gz</a>'
+    https_server.route("/simple/pkg/", body=page.encode(), headers={"Content-Type": "text/html"})
+    index = https_server.url("/simple/")
+    if vouched is not None:
+        result = robustfetch.fetch(missing, dest=dest_dir, index_urls=[index], **opts)
+        assert (result.sha256, result.verified_by) == (DIGEST, vouched)
+        return
+    # the listed hash is wrong for these bytes: a mismatch, and nothing left in dest
+    error = fail(missing, dest=dest_dir, index_urls=[index], **opts)
+    assert reasons(error.attempts)[-1] is Reason.HASH_MISMATCH
+    assert list(dest_dir.iterdir()) == []
+
+
+def test_resumed_body_labelled_html_is_an_error_page(
+    make_server: Any, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    one, two = make_server(), make_server()
+    cut = one.route("/f.tar.gz", body=DATA, truncate_after=50_000)
+    portal = two.route(
+        "/f.tar.gz",
+        body=b"<html><title>Log in</title>" + b" " * len(DATA),
+        headers={"Content-Type": "text/html"},
+    )
+    error = fail(cut, DIGEST, [portal], dest=dest_dir, **opts)
+    # a 206 of a page: only its Content-Type tells (its bytes start mid-page)
+    assert two.requests_for("/f.tar.gz")[0].headers.get("range") == "bytes=50000-"
+    assert reasons(error.attempts)[:2] == [Reason.TRUNCATED, Reason.ERROR_PAGE]
