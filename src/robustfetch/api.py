@@ -14,6 +14,7 @@ from .errors import Attempt, FetchError, Reason
 from .options import Options, make_options
 from .policy.digests import expected_hashes, is_pinned, lock_digest
 from .policy.plan import Job, merge_sources, plan_sources
+from .policy.secrets import LOG_FILTER, remember_url
 from .policy.urls import check_url, filename_from_url
 from .results import FetchResult, PathArg, Request
 from .transport import Transport, TransportSettings, make_transport
@@ -83,6 +84,8 @@ class Fetcher:
     """
 
     def __init__(self, **options: Any) -> None:
+        # Log lines pass through the same masking as messages (idempotent).
+        logging.getLogger("robustfetch").addFilter(LOG_FILTER)
         self.options = make_options(**options)
         self._settings = _transport_settings(self.options)
         self._transport: Optional[Transport] = None
@@ -241,7 +244,7 @@ def plan_job(
         opts.hashed_mirrors,
         lock_digest(expected),
     )
-    return Job(sources, expected, target, name or "download")
+    return Job(sources, expected, target, name or "download", url)
 
 
 def plan_many(
@@ -370,6 +373,9 @@ def _check_dest_conflict(job: Job, earlier: Sequence[Job]) -> None:
 def _transport_settings(opts: Options) -> TransportSettings:
     trust = resolve_trust(opts.ca_bundle, opts.trust)
     proxies = dict(opts.proxies) if opts.proxies is not None else proxies_from_environment()
+    for key, proxy in proxies.items():
+        if key != "no":
+            remember_url(proxy)  # HTTPS_PROXY=http://user:password@...: never printed
     return TransportSettings(
         context=make_context(trust),
         proxies=proxies,

@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ._version import __version__
+from .credentials import check_auth, netrc_auth
+from .policy.access import HOST_BOUND
 from .policy.digests import normalise_algorithm, parse_digests
 from .policy.rewrite import LIST_WHERE, Rule, RuleSet, parse_rules
+from .policy.secrets import redact, remember, remember_url
 from .policy.sri import parse_integrity
 from .policy.urls import check_url, split_host_port
 from .results import ProgressEvent
@@ -64,6 +67,9 @@ class Options:
     mirror_order: str = "given"
     progress: Optional[Callable[[ProgressEvent], None]] = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    auth: Mapping[tuple[str, Optional[int]], str] = field(default_factory=dict)
+    netrc: bool = True
+    netrc_auth: Mapping[str, str] = field(default_factory=dict)
     user_agent: str = f"robustfetch/{__version__}"
     proxies: Optional[Mapping[str, str]] = None
     hashes: Mapping[str, Any] = field(default_factory=dict)
@@ -80,8 +86,8 @@ class Options:
         return _rule_set(self.rules + self.config_rules, self.rewrite)
 
 
-# config_rules is derived from config, never given.
-_FIELDS = {f.name for f in fields(Options)} - {"config_rules"}
+# config_rules and netrc_auth are derived from config and netrc, never given.
+_FIELDS = {f.name for f in fields(Options)} - {"config_rules", "netrc_auth"}
 
 
 def make_options(base: Optional[Options] = None, **given: Any) -> Options:
@@ -99,6 +105,8 @@ def make_options(base: Optional[Options] = None, **given: Any) -> Options:
     checked = {name: _CHECKS.get(name, _identity)(name, value) for name, value in values.items()}
     if "config" in checked:
         checked["config_rules"] = _read_config(checked["config"])
+    if "netrc" in checked:
+        checked["netrc_auth"] = netrc_auth(checked["netrc"])
     options = replace(base, **checked)
     _check_combination(options)
     return options
@@ -139,6 +147,7 @@ def _from_environment(given: Mapping[str, Any]) -> Options:
         config=config_path,
         config_rules=_read_config(config_path),
         offline=env.get("ROBUSTFETCH_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
+        netrc_auth=netrc_auth(True) if "netrc" not in given else {},
     )
     if variable and "ca_bundle" not in given and "trust" not in given:
         defaults = replace(defaults, ca_bundle=_check_file(f"${variable}", env[variable]))
@@ -290,11 +299,24 @@ def _check_connect_to(name: str, value: Any) -> dict[Any, Any]:
 
 def _check_headers(name: str, value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
-        raise ValueError(f"{name} must be a mapping, not {value!r}")
+        raise ValueError(f"{name} must be a mapping of header names to values, not {_shown(value)}")
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str) or _BAD_HEADER.search(key + item):
-            raise ValueError(f"bad header {key!r}: {item!r}")
+            # A credential's value is never shown; other values are, for the fix.
+            shown = redact(key) if isinstance(key, str) else key
+            secret = isinstance(key, str) and key.strip().lower() in HOST_BOUND
+            what = f"{shown!r}" if secret else f"{shown!r}: {_shown(item)}"
+            raise ValueError(
+                f"bad header {what}: names and values must be strings without CR, LF or NUL"
+            )
+    remember(item for key, item in value.items() if key.lower() in HOST_BOUND)
     return dict(value)
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` for a message, unless it may hold a credential."""
+    text = repr(value)
+    return type(value).__name__ if any(n in text.lower() for n in HOST_BOUND) else redact(text)
 
 
 def _check_hashes(name: str, value: Any) -> dict[str, Any]:
@@ -346,17 +368,24 @@ def _check_proxies(name: str, value: Any) -> Optional[dict[str, str]]:
         return None
     if not isinstance(value, Mapping):
         raise ValueError(
-            f"proxies must be a mapping like {{'https': 'http://proxy:3128'}}, not {value!r}"
+            f"proxies must be a mapping like {{'https': 'http://proxy:3128'}}, not {_shown(value)}"
         )
     result = {}
     for key, url in value.items():
         key = str(key).lower()
         if key not in ("http", "https", "all", "no"):
-            raise ValueError(f"proxies key {key!r} is not one of http, https, all, no")
+            raise ValueError(f"proxies key {redact(key)!r} is not one of http, https, all, no")
         if url and key != "no":
-            full = check_url(url if "://" in url else "http://" + url)
-            if not full.lower().startswith(("http://", "https://")):
-                raise ValueError(f"proxy {key}={url!r} must be an http:// or https:// URL")
+            if not isinstance(url, str):
+                raise ValueError(f"proxies[{key!r}] must be a URL string")
+            remember_url(url)
+            try:
+                full = check_url(url if "://" in url else "http://" + url)
+                if not full.lower().startswith(("http://", "https://")):
+                    raise ValueError(f"proxy {key}={url!r} must be an http:// or https:// URL")
+            except ValueError as exc:
+                # check_url quotes the URL: the password must not travel with it.
+                raise ValueError(f"proxies[{key!r}]: {redact(str(exc))}") from None
         if url:
             result[key] = url
     return result
@@ -410,6 +439,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "mirror_order": _check_choice(MIRROR_ORDERS),
     "progress": _check_progress,
     "headers": _check_headers,
+    "auth": check_auth,
+    "netrc": _check_bool,
     "hashes": _check_hashes,
     "integrity": _check_integrity,
     "user_agent": lambda n, v: _check_headers(n, {"User-Agent": v})["User-Agent"],

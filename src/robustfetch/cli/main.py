@@ -11,6 +11,7 @@ from typing import Optional
 from .. import __version__
 from ..api import Fetcher
 from ..errors import FetchError
+from ..policy.secrets import LOG_FILTER
 from .cache import add_cache_command
 from .common import (
     EXIT_FAILED,
@@ -41,6 +42,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         level=logging.INFO if getattr(args, "verbose", 0) else logging.WARNING,
         format="robustfetch: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        # Other libraries' records too (urllib3 names proxies): no password on stderr.
+        handler.addFilter(LOG_FILTER)
     try:
         return int(args.handler(args))
     except ValueError as exc:

@@ -12,10 +12,12 @@ from typing import Optional
 
 from ..errors import Attempt, FetchError, Reason, SourceFailed
 from ..options import Options
+from ..policy.access import decide
 from ..policy.backoff import retry_delay, should_retry
 from ..policy.digests import is_pinned, lock_digest
 from ..policy.plan import Job, Source, mirror_host, rank_mirrors, source_key
 from ..policy.pypi import sdist_ref
+from ..policy.secrets import redact_error, redact_result
 from ..policy.urls import authority
 from ..policy.witness import combine, verified_by
 from ..results import FetchResult
@@ -62,8 +64,17 @@ class Engine:
 
         With several sha256 candidates the cache is searched for each, while the
         lock and the partial file are keyed by the smallest (:func:`lock_digest`):
-        one key whatever order the candidates were written in.
+        one key whatever order the candidates were written in. What leaves here
+        is masked (:mod:`robustfetch.policy.secrets`): no password or token in a
+        URL, detail or message.
         """
+        try:
+            return redact_result(self._run(job))
+        except FetchError as error:
+            redact_error(error)
+            raise
+
+    def _run(self, job: Job) -> FetchResult:
         sha256 = lock_digest(job.expected)
         if self.cache is None or sha256 is None:
             if self.options.offline:
@@ -178,8 +189,19 @@ class Engine:
                 health.record(_mirror_outcomes(ranked.job, ranked.attempts), connect_times)
 
     def _measure_mirrors(self, job: Job) -> dict[str, Optional[float]]:
-        """Connect times of the mirrors' hosts, measured in parallel."""
-        hosts = {mirror_host(s.url): s.url for s in job.sources if s.origin == "mirror"}
+        """Connect times of the mirrors' hosts, measured in parallel.
+
+        A probe is a connection like any other: a mirror the access gate
+        refuses (a blocked host, plain http that would not be used) is not probed.
+        """
+        rules, pinned = self.options.rule_set(), is_pinned(job.expected)
+        allow_http = self.options.allow_http
+        hosts = {
+            mirror_host(s.url): s.url
+            for s in job.sources
+            if s.origin == "mirror"
+            and decide(s.url, rules, pinned=pinned, allow_http=allow_http, hop="probe").allowed
+        }
         if not hosts:
             return {}
         from concurrent.futures import ThreadPoolExecutor  # only mirror_order="fastest"
@@ -201,10 +223,6 @@ class Engine:
             while index < len(sources) or self._add_later(later, sources, attempts):
                 source = sources[index]
                 index += 1
-                if source.blocked_by is not None:
-                    detail = f"blocked by the rule {source.blocked_by}"
-                    attempts.append(Attempt(source.url, Reason.BLOCKED, detail))
-                    continue
                 last = index == len(sources)
                 if self._try_source(source, job, staging, deadline_at, last, attempts, later):
                     return self._commit(job, source.url, staging, attempts, source)
@@ -287,7 +305,9 @@ class Engine:
             )
             offset = staging.size if resume else 0
             try:
-                self.transfer.fetch(source.url, staging, deadline_at, resume, on_head=on_head)
+                self.transfer.fetch(
+                    source.url, staging, deadline_at, resume, on_head=on_head, home=job.url
+                )
             except SourceFailed as failure:
                 if offset and not restarted and _blames_the_prefix(failure):
                     # The kept bytes (from another source, or an earlier run) may be
@@ -304,7 +324,7 @@ class Engine:
                 attempts.append(Attempt(source.url, failure.reason, failure.detail, failure.status))
                 log.info("%s: %s: %s", source.url, failure.reason.value, failure.detail)
                 if failure.reason in TLS_REASONS and self._other_addresses(
-                    source, staging, deadline_at, attempts
+                    source, staging, deadline_at, attempts, job.url
                 ):
                     return True
                 if failure.reason is Reason.IO_ERROR:
@@ -331,6 +351,7 @@ class Engine:
         staging: Staging,
         deadline_at: Optional[float],
         attempts: list[Attempt],
+        home: str,
     ) -> bool:
         """After a TLS failure, try the host's other addresses; True when one served.
 
@@ -341,7 +362,7 @@ class Engine:
         for address in self.transfer.transport.addresses(source.url)[1:]:
             shown = authority(*address)
             try:
-                self.transfer.fetch(source.url, staging, deadline_at, False, address)
+                self.transfer.fetch(source.url, staging, deadline_at, False, address, home=home)
             except SourceFailed as failure:
                 detail = f"at address {shown}: {failure.detail}"
                 attempts.append(Attempt(source.url, failure.reason, detail, failure.status))

@@ -10,11 +10,13 @@ from urllib.parse import urlsplit
 
 from ..errors import Reason, SourceFailed
 from ..options import Options
+from ..policy.access import HOST_BOUND, check_hop, credentials_for, origin, split_userinfo
 from ..policy.backoff import parse_retry_after
 from ..policy.classify import classify_status
 from ..policy.digests import Verifier
 from ..policy.headers import parse_content_length, parse_content_range_start
-from ..policy.hops import check_plain_http, follow_redirect, headers_for_redirect, is_redirect
+from ..policy.hops import follow_redirect, is_redirect
+from ..policy.secrets import redact
 from ..policy.sniff import SNIFF_BYTES, describe_bytes, describe_error_page, is_error_page
 from ..policy.urls import filename_from_url, is_ip_literal, local_path
 from ..policy.witness import WANT_REPR_DIGEST, disagreement, server_digests
@@ -51,6 +53,7 @@ class Transfer:
         resume: bool,
         address: Optional[tuple[str, int]] = None,
         on_head: Optional[Callable[[str, Mapping[str, str]], None]] = None,
+        home: Optional[str] = None,
     ) -> None:
         """One try of ``url``: follow redirects, stream the body into ``staging``, verify it.
 
@@ -59,18 +62,19 @@ class Transfer:
         URL). Afterwards ``staging`` holds either the complete verified body,
         or (after :class:`SourceFailed`) a clean prefix to resume, or nothing.
         ``address`` pins the first connection to one resolved address;
-        ``on_head`` sees the final URL and headers of each answer (``Link`` duplicates).
+        ``on_head`` sees the final URL and headers of each answer (``Link`` duplicates);
+        ``home`` is the request's first URL, whose origin alone receives the
+        credential headers of the ``headers`` option.
         """
         # Only the caller's pin unlocks plain http, not a witness (staging.pinned).
         pinned = staging.pinned
-        check_plain_http(url, pinned, self.options.allow_http)
         offset = staging.size if resume else 0
         extra = {"Want-Repr-Digest": WANT_REPR_DIGEST}
         if offset:
             extra["Range"] = f"bytes={offset}-"
             if staging.validator is not None and staging.url == url:
                 extra["If-Range"] = staging.validator
-        response, current = self.open(url, pinned, deadline_at, extra, address)
+        response, current = self.open(url, pinned, deadline_at, extra, address, home=home)
         if on_head is not None and response.status in (200, 206):
             on_head(current, response.headers)
         if offset and response.status == 206:
@@ -112,7 +116,7 @@ class Transfer:
         ``pinned`` says whether the file the document leads to has a pinned hash
         (redirects to plain http are then allowed, as for the file itself).
         """
-        response, current = self.open(url, pinned, deadline_at, {"Accept": accept})
+        response, current = self.open(url, pinned, deadline_at, {"Accept": accept}, hop="lookup")
         if response.status != 200:
             raise self._status_failure(response, url, current)
         body = b""
@@ -148,22 +152,47 @@ class Transfer:
         deadline_at: Optional[float],
         extra_headers: Optional[Mapping[str, str]] = None,
         address: Optional[tuple[str, int]] = None,
+        *,
+        home: Optional[str] = None,
+        hop: str = "source",
     ) -> tuple[Response, str]:
-        """The response head of ``url`` after redirects, and the URL that gave it."""
+        """The response head of ``url`` after redirects, and the URL that gave it.
+
+        Every hop passes the access gate (:func:`~robustfetch.policy.access.check_hop`:
+        allow/block rules, plain http) before its connection is opened, and gets
+        only the credentials :func:`~robustfetch.policy.access.credentials_for`
+        allows it; none at all once a redirect has left the first origin.
+        """
         opts = self.options
-        headers = {
+        rules = opts.rule_set()
+        common = {
             "User-Agent": opts.user_agent,
-            **opts.headers,
+            **{k: v for k, v in opts.headers.items() if k.lower() not in HOST_BOUND},
             **(extra_headers or {}),
             "Accept-Encoding": "identity",
         }
-        current, hops = url, 0
+        bound = {k: v for k, v in opts.headers.items() if k.lower() in HOST_BOUND}
+        current, hops, same_origin = url, 0, True
         while True:
+            check_hop(current, rules, pinned=pinned, allow_http=opts.allow_http, hop=hop)
+            request_url, userinfo = split_userinfo(current)
+            headers = dict(common)
+            if same_origin:
+                headers.update(
+                    credentials_for(
+                        request_url,
+                        home=home,
+                        headers=bound,
+                        auth=opts.auth,
+                        netrc=opts.netrc_auth,
+                        userinfo=userinfo,
+                    )
+                )
             read_timeout = _bounded(opts.stall_timeout, deadline_at)
             connect_timeout = _bounded(opts.connect_timeout, deadline_at)
             try:
                 response = self.transport.open(
-                    current,
+                    request_url,
                     headers,
                     connect_timeout=connect_timeout,
                     read_timeout=read_timeout,
@@ -183,8 +212,9 @@ class Transfer:
                 opts.allow_http,
             )
             log.info("%s: redirected (%d) to %s", current, response.status, target)
-            headers = headers_for_redirect(headers, current, target)
-            current, hops = target, hops + 1
+            # Credentials stay with the origin they were meant for, for the rest of the chain.
+            same_origin = same_origin and origin(target) == origin(current)
+            current, hops, hop = target, hops + 1, "redirect"
 
     def _status_failure(self, response: Response, url: str, current: str) -> SourceFailed:
         body = _drain(response)
@@ -363,7 +393,7 @@ class Transfer:
 
     def progress(self, url: str, received: int, total: Optional[int], done: bool = False) -> None:
         if self.options.progress is not None:
-            self.options.progress(ProgressEvent(url, received, total, done))
+            self.options.progress(ProgressEvent(redact(url), received, total, done))
 
 
 def _bounded(timeout: float, deadline_at: Optional[float]) -> float:

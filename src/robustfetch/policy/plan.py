@@ -43,12 +43,15 @@ class Job:
         nothing is pinned.
     :param dest: the final path, or ``None`` to keep the file in the cache.
     :param name: the file name, for staging files.
+    :param url: the first URL as given: the credential headers of the ``headers``
+        option go to its origin only.
     """
 
     sources: list[Source]
     expected: Mapping[str, DigestValue]
     dest: Optional[Path]
     name: str
+    url: str = ""
 
 
 @dataclass(frozen=True)
