@@ -36,7 +36,11 @@ mkdir "$work/src" "$work/dist"
     --exclude=.pytest_cache --exclude=.mypy_cache --exclude=.ruff_cache \
     --exclude=.hypothesis --exclude=benchmarks/work --exclude=docs/_build \
     .) | (cd "$work/src" && tar -xf -)
-(cd "$work" && "$py" -m build --outdir "$work/dist" "$work/src")
+# Quiet unless it fails: setuptools lists every file it copies.
+if ! (cd "$work" && "$py" -m build --outdir "$work/dist" "$work/src" >"$work/build.log" 2>&1); then
+    cat "$work/build.log"
+    exit 1
+fi
 
 echo "== contents"
 sdist=$(ls "$work"/dist/*.tar.gz)
