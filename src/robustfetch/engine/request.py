@@ -66,7 +66,8 @@ class Engine:
         lock and the partial file are keyed by the smallest (:func:`lock_digest`):
         one key whatever order the candidates were written in. What leaves here
         is masked (:mod:`robustfetch.policy.secrets`): no password or token in a
-        URL, detail or message.
+        URL, detail or message. The deadline starts now: lock waits, look-ups,
+        probes and every transfer count against the one ``deadline_at``.
         """
         try:
             return redact_result(self._run(job))
@@ -75,17 +76,19 @@ class Engine:
             raise
 
     def _run(self, job: Job) -> FetchResult:
+        deadline = self.options.deadline
+        deadline_at = time.monotonic() + deadline if deadline else None
         sha256 = lock_digest(job.expected)
         if self.cache is None or sha256 is None:
             if self.options.offline:
                 raise _offline(job, "offline, and without a pinned sha256 the cache cannot help")
-            return self._download_beside(job)
-        wait = LOCK_WAIT if self.options.deadline is None else self.options.deadline
+            return self._download_beside(job, deadline_at)
+        wait = LOCK_WAIT if deadline_at is None else max(0.0, deadline_at - time.monotonic())
         held = ExitStack()
         try:
             held.enter_context(self.cache.lock(sha256, wait))  # another process may be at it
         except LockTimeout:
-            return self._without_lock(job, wait)
+            return self._without_lock(job, wait, deadline_at)
         except OSError as exc:
             raise _io_error(job, f"cannot lock the cache: {exc}") from exc
         with held:
@@ -111,15 +114,15 @@ class Engine:
                     log.info(
                         "%s: resuming the %d bytes kept from an earlier run", job.name, staging.size
                     )
-                return self._download(job, staging)
+                return self._download(job, staging, deadline_at)
 
-    def _download_beside(self, job: Job) -> FetchResult:
+    def _download_beside(self, job: Job, deadline_at: Optional[float]) -> FetchResult:
         """Stage a file of its own beside ``dest`` (or in the cache's staging folder)."""
         folder = job.dest.parent if job.dest is not None else self._cache().staging_folder()
         with Staging.beside(folder, job.name, job.expected) as staging:
-            return self._download(job, staging)
+            return self._download(job, staging, deadline_at)
 
-    def _without_lock(self, job: Job, waited: float) -> FetchResult:
+    def _without_lock(self, job: Job, waited: float, deadline_at: Optional[float]) -> FetchResult:
         """Another process held the digest's lock all the time we could wait.
 
         Its partial file is its own: with a deadline the request fails
@@ -139,7 +142,7 @@ class Engine:
             return self._from_cache(job, *hit)
         if self.options.offline:
             raise _offline(job, "offline, and not in the cache")
-        return self._download_beside(job)
+        return self._download_beside(job, deadline_at)
 
     def _from_cache(self, job: Job, entry: Path, size: int) -> FetchResult:
         path = entry
@@ -157,11 +160,11 @@ class Engine:
         # The entry's name is its sha256: the candidate that matched.
         return FetchResult(path, job.sources[0].url, entry.name, size, True, [], "pin")
 
-    def _download(self, job: Job, staging: Staging) -> FetchResult:
+    def _download(self, job: Job, staging: Staging, deadline_at: Optional[float]) -> FetchResult:
         """Try the sources (mirrors ranked first if asked), report progress, commit."""
-        with self._mirror_health(job) as ranked:
+        with self._mirror_health(job, deadline_at) as ranked:
             try:
-                result = self._run_sources(ranked, staging)
+                result = self._run_sources(ranked, staging, deadline_at)
             except FetchError as error:
                 ranked.attempts[:] = error.attempts
                 self.transfer.progress(job.sources[0].url, 0, None, done=True)
@@ -171,13 +174,13 @@ class Engine:
         return result
 
     @contextmanager
-    def _mirror_health(self, job: Job) -> Iterator[_Ranked]:
+    def _mirror_health(self, job: Job, deadline_at: Optional[float]) -> Iterator[_Ranked]:
         """With ``mirror_order="fastest"``: rank mirrors now, remember the outcome after."""
         if self.options.mirror_order != "fastest":
             yield _Ranked(job, [])
             return
         health = HealthStore(self.cache.root) if self.cache is not None else None
-        connect_times = self._measure_mirrors(job)
+        connect_times = self._measure_mirrors(job, deadline_at)
         failures = {host: h.failures for host, h in (health.load() if health else {}).items()}
         ranked = _Ranked(
             replace(job, sources=rank_mirrors(job.sources, connect_times, failures)), []
@@ -188,7 +191,9 @@ class Engine:
             if health is not None:
                 health.record(_mirror_outcomes(ranked.job, ranked.attempts), connect_times)
 
-    def _measure_mirrors(self, job: Job) -> dict[str, Optional[float]]:
+    def _measure_mirrors(
+        self, job: Job, deadline_at: Optional[float]
+    ) -> dict[str, Optional[float]]:
         """Connect times of the mirrors' hosts, measured in parallel.
 
         A probe is a connection like any other: a mirror the access gate
@@ -207,14 +212,16 @@ class Engine:
         from concurrent.futures import ThreadPoolExecutor  # only mirror_order="fastest"
 
         timeout = min(self.options.connect_timeout, 3.0)
+        if deadline_at is not None:
+            timeout = max(0.001, min(timeout, deadline_at - time.monotonic()))
         measure = self.transfer.transport.connect_time
         with ThreadPoolExecutor(max_workers=min(len(hosts), 8)) as pool:
             return dict(zip(hosts, pool.map(lambda url: measure(url, timeout), hosts.values())))
 
-    def _run_sources(self, ranked: _Ranked, staging: Staging) -> FetchResult:
+    def _run_sources(
+        self, ranked: _Ranked, staging: Staging, deadline_at: Optional[float]
+    ) -> FetchResult:
         job = ranked.job
-        deadline = self.options.deadline
-        deadline_at = time.monotonic() + deadline if deadline else None
         attempts: list[Attempt] = []
         sources = list(job.sources)
         later = LaterSources(self.transfer, self.options, job.name, job.expected, deadline_at)

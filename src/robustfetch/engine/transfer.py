@@ -197,9 +197,14 @@ class Transfer:
                     connect_timeout=connect_timeout,
                     read_timeout=read_timeout,
                     address=address if current == url else None,
+                    deadline_at=deadline_at,
                 )
             except TransportError as exc:
                 raise self._failure(exc, current, "connect", 0, None, deadline_at) from None
+            if deadline_at is not None and time.monotonic() >= deadline_at:
+                # The watchdog may have cut the head short: none of it can be trusted.
+                response.close()
+                raise _deadline_failure(opts.deadline, 0, None)
             if not is_redirect(response.status, response.headers):
                 return response, current
             _drain(response)
@@ -260,6 +265,9 @@ class Transfer:
             self._receive(response, sink, url, offset, total, deadline_at, sniff)
             sniff.check(b"", b"")
             sink.finish()
+            if _close_delimited(response.headers) and _passed(deadline_at):
+                # The watchdog's shutdown reads as the end of such a body.
+                raise _deadline_failure(self.options.deadline, staging.size, None)
             if staging.size == offset and _close_delimited(response.headers):
                 # http.client ends a head at EOF as if a blank line came: a response
                 # cut inside its head looks like an empty body delimited by the close.
@@ -394,6 +402,10 @@ class Transfer:
     def progress(self, url: str, received: int, total: Optional[int], done: bool = False) -> None:
         if self.options.progress is not None:
             self.options.progress(ProgressEvent(redact(url), received, total, done))
+
+
+def _passed(deadline_at: Optional[float]) -> bool:
+    return deadline_at is not None and time.monotonic() >= deadline_at
 
 
 def _bounded(timeout: float, deadline_at: Optional[float]) -> float:

@@ -135,11 +135,15 @@ class Transport(Protocol):
         connect_timeout: float,
         read_timeout: float,
         address: Optional[tuple[str, int]] = None,
+        deadline_at: Optional[float] = None,
     ) -> Response:
         """Connect and return the response head; failures raise :class:`TransportError`.
 
         :param address: connect to this resolved address (SNI, Host and the
             certificate check stay the URL's host), not to the first that answers.
+        :param deadline_at: a :func:`time.monotonic` time at which the connection is
+            shut down, whatever it is doing (connecting, handshaking, reading); the
+            watch ends when the response is released or closed.
         """
 
     def addresses(self, url: str) -> list[tuple[str, int]]:

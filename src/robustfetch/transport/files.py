@@ -45,6 +45,7 @@ class SchemeRouter:
         connect_timeout: float,
         read_timeout: float,
         address: Optional[tuple[str, int]] = None,
+        deadline_at: Optional[float] = None,
     ) -> Response:
         if url.startswith("file:"):
             return FileResponse.open(local_path(url))
@@ -62,6 +63,7 @@ class SchemeRouter:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             address=address,
+            deadline_at=deadline_at,
         )
 
     def addresses(self, url: str) -> list[tuple[str, int]]:

@@ -22,6 +22,7 @@ from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
 from .body import BodyReader, Buffer
 from .proxies import proxy_for
+from .watchdog import Watch, arm
 
 __all__ = ["StdlibResponse", "StdlibTransport"]
 
@@ -66,6 +67,24 @@ class StdlibTransport:
         connect_timeout: float,
         read_timeout: float,
         address: Optional[tuple[str, int]] = None,
+        deadline_at: Optional[float] = None,
+    ) -> StdlibResponse:
+        watch = arm(deadline_at)
+        try:
+            return self._open(url, headers, connect_timeout, read_timeout, address, watch)
+        except BaseException:
+            if watch is not None:
+                watch.cancel()
+            raise
+
+    def _open(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        connect_timeout: float,
+        read_timeout: float,
+        address: Optional[tuple[str, int]],
+        watch: Optional[Watch],
     ) -> StdlibResponse:
         parts = urlsplit(url)
         scheme, host = parts.scheme, normalise_host(parts.hostname or "")
@@ -91,11 +110,11 @@ class StdlibTransport:
         pooled = self._checkout(key)
         if pooled is not None:
             try:
-                return self._exchange(key, pooled, path, request_headers, read_timeout, True)
+                return self._exchange(key, pooled, path, request_headers, read_timeout, True, watch)
             except _StaleConnection:
                 pass  # closed by the server while idle: once more on a fresh connection
-        conn = self._connect(scheme, host, port, target, proxy, connect_timeout)
-        return self._exchange(key, conn, path, request_headers, read_timeout, False)
+        conn = self._connect(scheme, host, port, target, proxy, connect_timeout, watch)
+        return self._exchange(key, conn, path, request_headers, read_timeout, False, watch)
 
     def addresses(self, url: str) -> list[tuple[str, int]]:
         return self._settings.resolve(url)
@@ -136,6 +155,7 @@ class StdlibTransport:
         target: Optional[tuple[str, int]],
         proxy: Optional[str],
         timeout: float,
+        watch: Optional[Watch],
     ) -> _Connection:
         """A connection: TCP (and CONNECT through a proxy) then TLS, all under ``timeout``."""
         address = dial = target or (host, port)
@@ -145,6 +165,8 @@ class StdlibTransport:
             sock = socket.create_connection(dial, timeout=timeout)
         except OSError as exc:
             raise TransportError(str(exc), via_proxy=proxy is not None, connecting=True) from exc
+        if watch is not None:
+            watch.attach(sock)  # from here on (CONNECT, TLS) the deadline can cut in
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if proxy is not None and scheme == "https":
@@ -170,9 +192,12 @@ class StdlibTransport:
         headers: Mapping[str, str],
         read_timeout: float,
         reused: bool,
+        watch: Optional[Watch],
     ) -> StdlibResponse:
         """Send the GET on ``conn`` and read the response head under ``read_timeout``."""
         sock = conn.sock
+        if watch is not None:
+            watch.attach(sock)
         try:
             sock.settimeout(max(read_timeout, 0.001))
             conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
@@ -185,7 +210,7 @@ class StdlibTransport:
             if reused and isinstance(exc, _STALE):
                 raise _StaleConnection from exc
             raise TransportError(str(exc)) from exc
-        return StdlibResponse(self, key, conn, sock, raw)
+        return StdlibResponse(self, key, conn, sock, raw, watch)
 
 
 class _StaleConnection(Exception):
@@ -272,8 +297,10 @@ class StdlibResponse:
         conn: _Connection,
         sock: Union[socket.socket, ssl.SSLSocket],
         raw: http.client.HTTPResponse,
+        watch: Optional[Watch] = None,
     ) -> None:
         self._transport = transport
+        self._watch = watch
         self._key = key
         self._conn: Optional[_Connection] = conn
         self._sock = sock  # kept: http.client drops conn.sock when the server will close
@@ -332,8 +359,9 @@ class StdlibResponse:
         conn, self._conn = self._conn, None
         if conn is None:
             return  # already released or closed
+        fired = self._watch is not None and self._watch.cancel()
         self._raw.close()  # frees http.client's state for the next request; keeps the socket
-        if self._finished and not self._raw.will_close:
+        if self._finished and not self._raw.will_close and not fired:
             self._transport._checkin(self._key, conn)
             return
         conn.close()
@@ -343,6 +371,8 @@ class StdlibResponse:
         conn, self._conn = self._conn, None
         if conn is None:
             return  # already released (maybe to the pool) or closed
+        if self._watch is not None:
+            self._watch.cancel()
         self._raw.close()
         conn.close()
         self._sock.close()

@@ -9,6 +9,8 @@ from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProxyError
 from urllib3.util import Timeout, make_headers
 
@@ -16,8 +18,56 @@ from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
 from .body import BodyReader, Buffer
 from .proxies import proxy_for
+from .watchdog import Watch, arm
 
 __all__ = ["Urllib3Transport"]
+
+# The watch of the request this thread is making: urllib3 creates and reuses
+# connections deep inside urlopen(), so they find it here.
+_current = threading.local()
+
+
+def _watch_socket(sock: Any) -> None:
+    watch: Optional[Watch] = getattr(_current, "watch", None)
+    if watch is not None and sock is not None:
+        watch.attach(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """A connection whose socket the current request's deadline watch can shut down."""
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()
+        _watch_socket(sock)  # before TLS and any proxy tunnel: they can hang too
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch_socket(self.sock)  # a kept-alive connection, reused
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    """:class:`_WatchedHTTPConnection` for https."""
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()
+        _watch_socket(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch_socket(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 class Urllib3Transport:
@@ -39,6 +89,7 @@ class Urllib3Transport:
         connect_timeout: float,
         read_timeout: float,
         address: Optional[tuple[str, int]] = None,
+        deadline_at: Optional[float] = None,
     ) -> Urllib3Response:
         parts = urlsplit(url)
         scheme, host = parts.scheme, normalise_host(parts.hostname or "")
@@ -53,18 +104,25 @@ class Urllib3Transport:
             "timeout": Timeout(connect=connect_timeout, read=read_timeout),
         }
         target = address or self._settings.target_for(host, port)
+        watch = _current.watch = arm(deadline_at)
         try:
             if target is None:
                 raw = manager.urlopen("GET", url, headers=dict(headers), **kwargs)
             else:
                 raw = self._open_redirected(manager, parts, host, target, headers, kwargs)
-        except ProxyError as exc:
-            raise TransportError(str(exc), via_proxy=True) from exc
-        except (ConnectTimeoutError, NewConnectionError) as exc:
-            raise TransportError(str(exc), connecting=True) from exc
-        except (HTTPError, OSError) as exc:
-            raise TransportError(str(exc)) from exc
-        return Urllib3Response(raw)
+        except BaseException as exc:
+            if watch is not None:
+                watch.cancel()
+            if isinstance(exc, ProxyError):
+                raise TransportError(str(exc), via_proxy=True) from exc
+            if isinstance(exc, (ConnectTimeoutError, NewConnectionError)):
+                raise TransportError(str(exc), connecting=True) from exc
+            if isinstance(exc, (HTTPError, OSError)):
+                raise TransportError(str(exc)) from exc
+            raise
+        finally:
+            _current.watch = None
+        return Urllib3Response(raw, watch)
 
     def addresses(self, url: str) -> list[tuple[str, int]]:
         return self._settings.resolve(url)
@@ -121,20 +179,25 @@ class Urllib3Transport:
             "retries": False,
         }
         if proxy is None:
-            return urllib3.PoolManager(**common)
+            manager = urllib3.PoolManager(**common)
+            manager.pool_classes_by_scheme = _POOLS
+            return manager
         parts = urlsplit(proxy)
         proxy_headers = None
         if parts.username is not None:
             auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             proxy_headers = make_headers(proxy_basic_auth=auth)
-        return urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **common)
+        proxied = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **common)
+        proxied.pool_classes_by_scheme = _POOLS
+        return proxied
 
 
 class Urllib3Response:
     """A streaming urllib3 response behind the transport's ``Response`` protocol."""
 
-    def __init__(self, raw: urllib3.BaseHTTPResponse) -> None:
+    def __init__(self, raw: urllib3.BaseHTTPResponse, watch: Optional[Watch] = None) -> None:
         self._raw = raw
+        self._watch = watch
         self.status = raw.status
         self.headers: Mapping[str, str] = raw.headers
         fp = getattr(raw, "_fp", None)
@@ -164,8 +227,13 @@ class Urllib3Response:
             sock.settimeout(max(seconds, 0.001))
 
     def release(self) -> None:
+        if self._watch is not None and self._watch.cancel():
+            self.close()  # its socket was shut down: not for reuse
+            return
         self._raw.release_conn()
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         self._raw.close()
         self._raw.release_conn()
