@@ -93,9 +93,12 @@ class Cache:
     def store(self, path: Path, sha256: str) -> None:
         """Keep a copy of a verified file that landed elsewhere (a reflink where possible)."""
         entry = self.path_for(sha256)
-        if not os.path.lexists(entry):
-            self.entry_folder(sha256)
-            deliver(path, entry, ENTRY_MODE)
+        if os.path.lexists(entry):
+            if _verified_size(entry, {"sha256": sha256}, follow=False) is not None:
+                return
+            log.warning("cache entry %s is corrupted; replacing it", entry)
+        self.entry_folder(sha256)
+        deliver(path, entry, ENTRY_MODE)
 
     def lock(
         self, sha256: str, max_wait: float, remove: bool = False

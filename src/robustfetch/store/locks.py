@@ -234,7 +234,7 @@ def _same_file(fd: int, path: Path) -> bool:
 
 
 #: An unlocked temporary file this much older than now belongs to a process that died.
-ORPHAN_AGE = 60.0
+ORPHAN_AGE = 10.0
 #: Where no flock exists, only age tells: a writer touches its file at every write.
 ORPHAN_AGE_UNLOCKED = 24 * 3600.0
 
