@@ -336,3 +336,60 @@ def test_a_credential_header_value_is_never_printed(
     with pytest.raises(ValueError) as bad:
         robustfetch.Fetcher(headers={"Authorization": TOKEN + "\r\nX-Injected: 1"})
     assert "t0ken" not in str(bad.value)
+
+
+# -- 4. remote answers cannot point home -----------------------------------------------------
+
+
+def _pypi_answer(url: str, sha256: str) -> bytes:
+    entry = {"filename": "six-1.16.0.tar.gz", "url": url, "digests": {"sha256": sha256}}
+    return json.dumps({"info": {}, "urls": [entry], "releases": {}}).encode()
+
+
+@pytest.mark.parametrize("pin", [True, False])
+@pytest.mark.parametrize("link", ["file", "http", "ftp"])
+def test_a_pypi_answer_cannot_point_at_a_local_file_or_plain_http(
+    pin: bool,
+    link: str,
+    hosts: dict[str, Server],
+    http_server: Server,
+    options: dict[str, Any],
+    dest_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"the local secret " * 100)
+    secret_digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    http_server.route("/six-1.16.0.tar.gz", body=DATA)
+    url = {
+        "file": secret.as_uri(),
+        "http": http_server.url("/six-1.16.0.tar.gz"),
+        "ftp": "ftp://127.0.0.1:1/six-1.16.0.tar.gz",
+    }[link]
+    listed = secret_digest if link == "file" else DIGEST
+    hosts[PYPI].route("/pypi/six/json", body=_pypi_answer(url, listed))
+    caplog.set_level("INFO")
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(
+            f"https://{FILES}{SDIST}", DIGEST if pin else None, dest=dest_dir, **options
+        )
+    attempts = info.value.attempts
+    assert [a.reason for a in attempts] == [Reason.NOT_FOUND, Reason.INSECURE_REFUSED]
+    assert attempts[1].url == f"https://{PYPI}/pypi/six/json"
+    assert "https" in attempts[1].detail
+    assert list(dest_dir.iterdir()) == []
+    assert http_server.connections == 0
+    everything = _everything(info.value, "", "", caplog.text)
+    assert secret_digest not in everything.replace(f"sha256 {secret_digest}", "")  # no bytes read
+    assert "1700 bytes" not in everything
+
+
+def test_a_deeply_nested_pypi_answer_is_a_failure_not_a_crash(
+    hosts: dict[str, Server], options: dict[str, Any], dest_dir: Path
+) -> None:
+    hosts[PYPI].route("/pypi/six/json", body=b"[" * 200_000 + b"]" * 200_000)
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(f"https://{FILES}{SDIST}", DIGEST, dest=dest_dir, **options)
+    assert [a.reason for a in info.value.attempts] == [Reason.NOT_FOUND, Reason.HTTP_STATUS]
+    assert "nested" in info.value.attempts[1].detail

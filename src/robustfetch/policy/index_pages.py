@@ -16,6 +16,8 @@ from html.parser import HTMLParser
 from typing import Any, Optional
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
+from .access import remote_link_allowed
+from .answers import load_json
 from .digests import DigestValue, accepted, normalise_algorithm, parse_digest, show_digests
 from .pypi import normalise_name, sdist_key
 from .urls import strip_fragment
@@ -116,9 +118,7 @@ def is_json(content_type: str, body: bytes) -> bool:
 def page_links(body: bytes, content_type: str, page_url: str) -> list[Link]:
     """The links of an index or find-links page (JSON or HTML); ``ValueError`` if unreadable."""
     if is_json(content_type, body):
-        import json
-
-        return json_links(json.loads(body.decode("utf-8")), page_url)
+        return json_links(load_json(body), page_url)
     return html_links(body.decode(_charset(content_type), "replace"), page_url)
 
 
@@ -277,14 +277,14 @@ def link_refused(url: str, pinned: bool, allow_http: bool, local_page: bool) -> 
     'a remote page may not point at a local file (file:///etc/passwd)'
     """
     scheme = urlsplit(url).scheme.lower()
-    if scheme == "file":
-        if local_page:
-            return None
-        return f"a remote page may not point at a local file ({url})"
-    if scheme == "https":
+    if scheme == "file" and local_page:
         return None
+    if remote_link_allowed(url, pinned, allow_http):  # the one rule for remote links
+        return None
+    if scheme == "file":
+        return f"a remote page may not point at a local file ({url})"
     if scheme in ("http", "ftp"):
-        if pinned or allow_http:
-            return None
         return f"plain {scheme} link {url} refused: pin a sha256 or pass allow_http=True"
+    if scheme == "https":
+        return f"link without a usable host refused: {url}"
     return f"link with unsupported scheme {scheme!r} refused: {url}"

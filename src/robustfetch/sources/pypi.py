@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Optional, Union
 
 from ..errors import Attempt, Reason, SourceFailed
+from ..policy.access import remote_link_allowed
+from ..policy.answers import load_json
 from ..policy.digests import DigestValue, accepted, show_digests
 from ..policy.plan import Source
 from ..policy.pypi import SdistRef, find_file, json_api_url
@@ -36,17 +37,22 @@ def ask_pypi(
     """
     api = json_api_url(ref.project)
     try:
-        document = json.loads(transfer.get(api, _JSON_LIMIT, deadline_at))
+        document = load_json(transfer.get(api, _JSON_LIMIT, deadline_at))
     except SourceFailed as failure:
         detail = f"PyPI lookup of {ref.project!r}: {failure.detail}"
         return Attempt(api, failure.reason, detail, failure.status)
-    except ValueError as exc:  # JSON, or its text encoding
-        return Attempt(api, Reason.HTTP_STATUS, f"PyPI answered invalid JSON: {exc}")
+    except ValueError as exc:  # JSON, its text encoding, or its depth
+        return Attempt(api, Reason.HTTP_STATUS, f"PyPI answered unusable JSON: {exc}", 200)
     found = find_file(document, ref.filename)
     if found is None:
         detail = f"PyPI lists no file like {ref.filename} for {ref.project!r}"
         return Attempt(api, Reason.NOT_FOUND, detail, 200)
     url, listed = found
+    if not url.lower().startswith("https://") or not remote_link_allowed(url, False, False):
+        # PyPI lists nothing else: a file:, http or ftp link is an answer that was tampered
+        # with, or a server that is not PyPI; it must not make us read a local file.
+        detail = f"PyPI lists {ref.filename} at {url!r}: only https links are used from PyPI"
+        return Attempt(api, Reason.INSECURE_REFUSED, detail, 200)
     try:
         check_url(url)
     except ValueError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from .files import create_new, open_regular, remove, replace, temporary_name
 from .locks import hold
 
 __all__ = ["HealthStore", "HostHealth"]
@@ -21,6 +22,7 @@ log = logging.getLogger("robustfetch")
 RECORD = "mirror-health.json"
 #: Records older than this say nothing about the mirror today.
 STALE_AFTER = 30 * 24 * 3600.0
+_MAX_RECORD = 4 << 20  # far more than any number of mirrors needs
 #: Seconds to wait for another process recording health; after that this run's is dropped.
 LOCK_WAIT = 5.0
 
@@ -76,7 +78,7 @@ class HealthStore:
 
     def _read(self) -> dict[str, HostHealth]:
         try:
-            raw: Any = json.loads(self.path.read_text(encoding="utf-8"))
+            raw: Any = json.loads(self._contents())
             hosts = raw["hosts"]
             return {
                 str(host): HostHealth(
@@ -104,9 +106,31 @@ class HealthStore:
                 for host, h in sorted(known.items())
             },
         }
-        temporary = self.path.with_name(f".{RECORD}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
-        os.replace(temporary, self.path)
+        data = json.dumps(document, indent=1).encode("utf-8")
+        # A fresh name, created exclusively and never through a link, then renamed over
+        # the record: what another user planted in a shared cache is replaced, not written.
+        temporary = self.path.with_name(temporary_name(RECORD))
+        fd = create_new(temporary, os.O_WRONLY)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                remove(temporary)
+            raise
+
+    def _contents(self) -> str:
+        """The record's text; a link or anything but a regular file reads as missing."""
+        fd = open_regular(self.path)
+        if fd is None:
+            raise FileNotFoundError(self.path)
+        with os.fdopen(fd, "rb") as record:
+            return record.read(_MAX_RECORD + 1)[:_MAX_RECORD].decode("utf-8")
 
     def _locked(self) -> contextlib.AbstractContextManager[None]:
         """An exclusive lock between processes sharing the cache, waited for briefly.
