@@ -1,4 +1,4 @@
-"""The mirror health record is written safely (#12): O_EXCL temporary beside it, no link followed."""
+"""The mirror health record is written safely (#12): O_EXCL temporary, no link followed."""
 
 from __future__ import annotations
 
