@@ -267,6 +267,10 @@ def plan_many(
             }
             job_opts = make_options(opts, **changes) if changes else opts
             job = plan_job(request.url, request.sha256, request.fallbacks, request.dest, job_opts)
+            # read_metalink marks its requests: their hashes are the Metalink's.
+            pinned_by = getattr(request, "pinned_by", None)
+            if isinstance(pinned_by, str):
+                job = replace(job, pinned_by=pinned_by)
             _check_dest_conflict(job, seen)
         except ValueError as exc:
             planned.append(exc)

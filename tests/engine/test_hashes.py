@@ -531,3 +531,39 @@ def test_resumed_body_labelled_html_is_an_error_page(
     # a 206 of a page: only its Content-Type tells (its bytes start mid-page)
     assert two.requests_for("/f.tar.gz")[0].headers.get("range") == "bytes=50000-"
     assert reasons(error.attempts)[:2] == [Reason.TRUNCATED, Reason.ERROR_PAGE]
+
+
+def test_metalink_hashes_vouch_as_metalink(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    url = https_server.route("/pkg-1.0.tar.gz", body=DATA)
+    document = f"""<?xml version="1.0" encoding="UTF-8"?>
+<metalink xmlns="urn:ietf:params:xml:ns:metalink">
+  <file name="pkg-1.0.tar.gz">
+    <size>{len(DATA)}</size>
+    <hash type="sha-256">{DIGEST}</hash>
+    <url priority="1">{url}</url>
+  </file>
+</metalink>"""
+    requests = [replace(r, dest=dest_dir) for r in robustfetch.read_metalink(document)]
+    (result,) = robustfetch.fetch_many(requests, **opts)
+    assert isinstance(result, robustfetch.FetchResult)
+    assert (result.sha256, result.verified_by) == (DIGEST, "metalink")
+    # the same request written by hand is the caller's pin
+    (mine,) = robustfetch.fetch_many([{"url": url, "sha256": DIGEST, "dest": dest_dir}], **opts)
+    assert isinstance(mine, robustfetch.FetchResult) and mine.verified_by == "pin"
+
+
+def test_metalink_requests_equal_plain_requests() -> None:
+    document = f"""<?xml version="1.0" encoding="UTF-8"?>
+<metalink xmlns="urn:ietf:params:xml:ns:metalink">
+  <file name="f.tgz"><hash type="sha-256">{DIGEST}</hash>
+    <url>https://a.example/f.tgz</url></file>
+</metalink>"""
+    (request,) = robustfetch.read_metalink(document)
+    plain = robustfetch.Request(
+        "https://a.example/f.tgz", sha256=DIGEST, filename="f.tgz", hashes={"sha256": DIGEST}
+    )
+    assert request == plain and plain == request
+    assert repr(request) == repr(plain)
+    assert replace(request, dest="x") == replace(plain, dest="x")

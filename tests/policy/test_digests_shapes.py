@@ -254,11 +254,12 @@ def test_combine_and_verified_by() -> None:
     assert combine({"sha256": frozenset({SHA256, OTHER})}, {"sha256": SHA256}) == {"sha256": SHA256}
     assert combine({}, {"sha512": SHA512}) == {"sha512": SHA512}
     assert isinstance(combine({"sha256": SHA256}, {"sha256": OTHER}), str)
-    assert verified_by(True, "index", {"sha256": SHA256}, True) == "pin"
-    assert verified_by(False, "find_links", {"sha256": SHA256}, True) == "index"
-    assert verified_by(False, "metalink", {"sha512": SHA512}, False) == "metalink"
-    assert verified_by(False, "index", {"md5": "0" * 32}, True) == "server"
-    assert verified_by(False, "url", {}, False) is None
+    assert verified_by("pin", "index", {"sha256": SHA256}, True) == "pin"
+    assert verified_by("metalink", "url", {}, False) == "metalink"
+    assert verified_by(None, "find_links", {"sha256": SHA256}, True) == "index"
+    assert verified_by(None, "metalink", {"sha512": SHA512}, False) == "metalink"
+    assert verified_by(None, "index", {"md5": "0" * 32}, True) == "server"
+    assert verified_by(None, "url", {}, False) is None
 
 
 def test_no_warning_for_strong_lists() -> None:

@@ -158,7 +158,7 @@ class Engine:
         log.info("%s: served from the cache (%s)", path, entry)
         self.transfer.progress(job.sources[0].url, size, size, done=True)
         # The entry's name is its sha256: the candidate that matched.
-        return FetchResult(path, job.sources[0].url, entry.name, size, True, [], "pin")
+        return FetchResult(path, job.sources[0].url, entry.name, size, True, [], job.pinned_by)
 
     def _download(self, job: Job, staging: Staging, deadline_at: Optional[float]) -> FetchResult:
         """Try the sources (mirrors ranked first if asked), report progress, commit."""
@@ -426,7 +426,7 @@ class Engine:
         assert target is not None
         log.info("%s: saved %s (%d bytes, sha256 %s)", url, target, size, sha256)
         by = verified_by(
-            is_pinned(job.expected),
+            job.pinned_by if is_pinned(job.expected) else None,
             source.origin if source is not None else "",
             source.expected if source is not None else {},
             "server" in staging.verifier.origins,

@@ -45,6 +45,8 @@ class Job:
     :param name: the file name, for staging files.
     :param url: the first URL as given: the credential headers of the ``headers``
         option go to its origin only.
+    :param pinned_by: who gave :attr:`expected`, reported as ``verified_by``:
+        ``"pin"`` (the caller) or ``"metalink"`` (a request read from one).
     """
 
     sources: list[Source]
@@ -52,6 +54,7 @@ class Job:
     dest: Optional[Path]
     name: str
     url: str = ""
+    pinned_by: str = "pin"
 
 
 @dataclass(frozen=True)

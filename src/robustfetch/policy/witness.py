@@ -135,18 +135,19 @@ def disagreement(
 
 
 def verified_by(
-    pinned: bool, origin: str, listed: Mapping[str, object], server: bool
+    pinned: Optional[str], origin: str, listed: Mapping[str, object], server: bool
 ) -> Optional[str]:
     """Whose hash vouched for a download: ``"pin"``, ``"index"``, ``"metalink"``, ``"server"``.
 
-    :param pinned: the caller pinned a strong hash.
+    :param pinned: who pinned a strong hash (``"pin"``, or ``"metalink"`` for a
+        request read from one), ``None`` when nothing strong was pinned.
     :param origin: the origin of the source that served the bytes.
     :param listed: the digests that source came with (an index's or Metalink's).
     :param server: a strong server digest was checked.
     """
 
     if pinned:
-        return "pin"
+        return pinned
     if is_pinned(listed):
         return "metalink" if origin == "metalink" else "index"
     return "server" if server else None

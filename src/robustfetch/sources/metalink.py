@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Union
+from dataclasses import fields
+from typing import Any, Union
 
 from ..policy.metalink import MAX_DOCUMENT, MetalinkFile, parse_metalink
 from ..policy.urls import check_url
@@ -45,7 +46,7 @@ def _request(entry: MetalinkFile) -> Request:
     if not urls:
         shown = ", ".join(entry.urls)
         raise ValueError(f"Metalink file {entry.name!r}: no URL robustfetch can fetch ({shown})")
-    return Request(
+    return _MetalinkRequest(
         urls[0],
         sha256=entry.hashes.get("sha256"),
         fallbacks=tuple(urls[1:]),
@@ -53,6 +54,34 @@ def _request(entry: MetalinkFile) -> Request:
         size=entry.size,
         hashes=dict(entry.hashes) or None,
     )
+
+
+class _MetalinkRequest(Request):
+    """A :class:`Request` whose hashes a Metalink listed: ``verified_by`` says ``"metalink"``.
+
+    The same fields (the public signature is fixed), equal to and shown as the
+    plain :class:`Request` with the same values; ``dataclasses.replace`` keeps
+    the class, so a request given a ``dest`` is still the Metalink's.
+    """
+
+    pinned_by = "metalink"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Request):
+            return _values(self) == _values(other)
+        return NotImplemented
+
+    __hash__ = Request.__hash__
+
+    def __repr__(self) -> str:
+        return repr(Request(**dict(zip(_NAMES, _values(self)))))
+
+
+_NAMES = tuple(f.name for f in fields(Request))
+
+
+def _values(request: Request) -> tuple[Any, ...]:
+    return tuple(getattr(request, name) for name in _NAMES)
 
 
 def _usable(url: str) -> bool:
