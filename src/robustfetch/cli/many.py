@@ -7,7 +7,6 @@ others are still fetched, and the exit code is 2 at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from dataclasses import dataclass, field, fields, replace
@@ -17,6 +16,7 @@ from typing import Any, Optional, Union
 from ..api import Fetcher, plan_many
 from ..errors import FetchError
 from ..options import make_options
+from ..policy.answers import load_json
 from ..results import FetchResult, Request
 from .common import (
     EXIT_FAILED,
@@ -204,8 +204,8 @@ def _from_words(words: list[str], dest: Optional[str]) -> Request:
 
 def _from_json(text: str, dest: Optional[str]) -> Listing:
     try:
-        items: Any = json.loads(text)
-    except ValueError as exc:
+        items: Any = load_json(text.encode("utf-8", "surrogatepass"))
+    except ValueError as exc:  # not JSON, or nested deeper than any list of requests
         raise ValueError(f"invalid JSON list: {exc}") from None
     if not isinstance(items, list):
         raise ValueError("a JSON many file holds a list")
