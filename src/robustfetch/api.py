@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .errors import Attempt, FetchError, Reason
 from .options import Options, make_options
-from .policy.digests import expected_hashes, is_pinned, lock_digest
+from .policy.digests import accepted, expected_hashes, is_pinned
 from .policy.plan import Job, merge_sources, plan_sources
 from .policy.secrets import LOG_FILTER, remember_url
 from .policy.urls import check_url, filename_from_url
@@ -242,7 +242,7 @@ def plan_job(
         name or "",
         opts.rule_set(),
         opts.hashed_mirrors,
-        lock_digest(expected),
+        sorted(accepted(expected["sha256"])) if "sha256" in expected else None,
     )
     return Job(sources, expected, target, name or "download", url)
 

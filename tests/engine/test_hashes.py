@@ -214,6 +214,7 @@ def test_wrong_server_digest_is_a_mismatch_and_the_next_source_serves(
     good = honest.route("/f.bin", body=DATA)
     result = robustfetch.fetch(bad, None, [good], dest=dest_dir, **opts)
     assert reasons(result.attempts) == [Reason.HASH_MISMATCH, None]
+    assert "from the server's digest header" in result.attempts[0].detail
     assert (result.url, result.verified_by, result.path.read_bytes()) == (good, None, DATA)
 
 
@@ -320,6 +321,7 @@ def test_listed_hash_failing_moves_on(
     ]
     result = run_sources(opts, dest_dir, sources)
     assert reasons(result.attempts) == [Reason.HASH_MISMATCH, None]
+    assert "the sha256 its index listed" in result.attempts[0].detail
     assert (result.url, result.verified_by) == (right, "index")
 
 
@@ -567,3 +569,18 @@ def test_metalink_requests_equal_plain_requests() -> None:
     assert request == plain and plain == request
     assert repr(request) == repr(plain)
     assert replace(request, dest="x") == replace(plain, dest="x")
+
+
+def test_hashed_mirror_tried_for_every_candidate(
+    opts: dict[str, Any], dest_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mirror"
+    (folder / "sha256" / DIGEST[:2]).mkdir(parents=True)
+    (folder / "sha256" / DIGEST[:2] / DIGEST).write_bytes(DATA)
+    dead = "https://127.0.0.1:9/dist/pkg-1.0.tgz"
+    # "0" * 64 sorts first (it keys the lock): the mirror must still be asked for DIGEST
+    result = robustfetch.fetch(
+        dead, ["0" * 64, DIGEST], dest=dest_dir, hashed_mirrors=[folder], **opts
+    )
+    assert result.url == (folder / "sha256" / DIGEST[:2] / DIGEST).as_uri()
+    assert reasons(result.attempts) == [Reason.NOT_FOUND, None]

@@ -316,6 +316,9 @@ class Engine:
                     source.url, staging, deadline_at, resume, on_head=on_head, home=job.url
                 )
             except SourceFailed as failure:
+                if failure.reason is Reason.HASH_MISMATCH and source.expected:
+                    listed = ", ".join(sorted(source.expected))
+                    failure.detail += f" (checked against the {listed} its {source.origin} listed)"
                 if offset and not restarted and _blames_the_prefix(failure):
                     # The kept bytes (from another source, or an earlier run) may be
                     # what is wrong: this source gets one try from byte 0 first.

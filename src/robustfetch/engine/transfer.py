@@ -485,6 +485,8 @@ def _check_complete(
         raise SourceFailed(Reason.SIZE_MISMATCH, f"got {received} bytes, expected size={size}")
     for algorithm, expected, actual in verifier.mismatches():
         looks = ""
+        if verifier.required_by.get(algorithm) == "server":
+            expected += " (from the server's digest header)"
         if sniff is not None:
             head = sniff.head if sniff.offset == 0 else None
             looks = "; " + describe_bytes(head, received, sniff.name, size)

@@ -286,8 +286,10 @@ class Verifier:
     def __init__(self, expected: Mapping[str, DigestValue]) -> None:
         self.expected: dict[str, DigestValue] = dict(expected)
         self._accepted = {name: accepted(value) for name, value in self.expected.items()}
-        #: Who added requirements through :meth:`require` (``"server"``).
+        #: Who added requirements through :meth:`require` (``"server"``), and for which
+        #: algorithm.
         self.origins: set[str] = set()
+        self.required_by: dict[str, str] = {}
         self._hashers = {name: hashlib.new(name) for name in sorted({"sha256", *self.expected})}
         # Hot path: one bound method per algorithm, no dict walk per chunk.
         self._updates = tuple(hasher.update for hasher in self._hashers.values())
@@ -310,6 +312,7 @@ class Verifier:
         self._accepted[algorithm] = allowed
         self.expected[algorithm] = next(iter(allowed)) if len(allowed) == 1 else allowed
         self.origins.add(origin)
+        self.required_by[algorithm] = origin
         if algorithm not in self._hashers:
             self._hashers[algorithm] = hashlib.new(algorithm)
             self._updates = tuple(hasher.update for hasher in self._hashers.values())
@@ -323,6 +326,7 @@ class Verifier:
         clone.expected = dict(self.expected)
         clone._accepted = dict(self._accepted)
         clone.origins = set(self.origins)
+        clone.required_by = dict(self.required_by)
         clone._hashers = {name: hasher.copy() for name, hasher in self._hashers.items()}
         clone._updates = tuple(hasher.update for hasher in clone._hashers.values())
         clone.size = self.size

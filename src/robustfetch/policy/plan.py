@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .digests import DigestValue
@@ -80,12 +80,14 @@ def plan_sources(
     filename: str,
     rules: Optional[RuleSet] = None,
     hashed_mirrors: Sequence[str] = (),
-    sha256: Optional[str] = None,
+    sha256: Union[str, Sequence[str], None] = None,
 ) -> list[Source]:
     """The sources of one request in the order they are tried, duplicates removed.
 
     Hashed mirrors (only with ``sha256``), the URL, the fallbacks, then the
     mirrors; a mirror naming ``{sha256}`` is left out without ``sha256``.
+    With several sha256 candidates (any-of), hashed and ``{sha256}`` mirrors
+    are tried for each, in the order given.
 
     >>> sources = plan_sources("https://pypi.io/packages/f.tgz#sha256=00",
     ...     ["https://A.example:443/f.tgz"], ["https://m.example/pub"], "f.tgz", RuleSet())
@@ -98,14 +100,18 @@ def plan_sources(
     """
     rules = rules if rules is not None else RuleSet(builtin=False)
     given: list[tuple[str, str]] = []
-    if sha256 is not None:
-        given += [(hashed_mirror_url(base, sha256), "hashed_mirror") for base in hashed_mirrors]
-    given += [(url, "url")] + [(u, "fallback") for u in fallbacks]
+    digests = [sha256] if isinstance(sha256, str) else list(sha256 or ())
     given += [
-        (mirror_url(base, filename, sha256), "mirror")
-        for base in mirrors
-        if sha256 is not None or "{sha256}" not in base
+        (hashed_mirror_url(base, digest), "hashed_mirror")
+        for base in hashed_mirrors
+        for digest in digests
     ]
+    given += [(url, "url")] + [(u, "fallback") for u in fallbacks]
+    for base in mirrors:
+        if "{sha256}" not in base:
+            given.append((mirror_url(base, filename), "mirror"))
+        else:
+            given += [(mirror_url(base, filename, digest), "mirror") for digest in digests]
     candidates = [
         Source(strip_fragment(candidate), origin, _describe(rules, candidate))
         for raw, origin in given
