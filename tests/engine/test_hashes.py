@@ -584,3 +584,18 @@ def test_hashed_mirror_tried_for_every_candidate(
     )
     assert result.url == (folder / "sha256" / DIGEST[:2] / DIGEST).as_uri()
     assert reasons(result.attempts) == [Reason.NOT_FOUND, None]
+
+
+def test_network_authentication_required_is_an_error_page_not_retried(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    page = b"<html><head><title>Airport WiFi</title></head><body>Accept the terms</body></html>"
+    url = https_server.route(
+        "/f.tar.gz", status=511, body=page, headers={"Content-Type": "text/html"}
+    )
+    error = fail(url, DIGEST, dest=dest_dir, **{**opts, "retries": 2})
+    assert reasons(error.attempts) == [Reason.ERROR_PAGE]
+    assert (
+        "Airport WiFi" in error.attempts[0].detail and "captive portal" in error.attempts[0].detail
+    )
+    assert https_server.hits("/f.tar.gz") == 1

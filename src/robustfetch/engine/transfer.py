@@ -223,6 +223,10 @@ class Transfer:
 
     def _status_failure(self, response: Response, url: str, current: str) -> SourceFailed:
         body = _drain(response)
+        if response.status == 511:
+            # RFC 6585's "Network Authentication Required": a captive portal said so.
+            detail = describe_error_page(body, 511, current, url)
+            return SourceFailed(Reason.ERROR_PAGE, detail, 511)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         failure = classify_status(response.status, body, retry_after)
         if current != url:
