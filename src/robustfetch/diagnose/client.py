@@ -17,10 +17,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from .._version import __version__
 from ..options import Options, make_options
+from ..policy.secrets import redact
 from ..transport import transport_name
 from ..transport.proxies import proxies_from_environment
 from ..transport.tls import resolve_trust
@@ -247,12 +248,7 @@ def _idna() -> str:
 
 def _mask(url: str) -> str:
     """``url`` with its password (or a lone user name, often a token) replaced by ``***``."""
-    parts = urlsplit(url if "://" in url else "http://" + url)
-    if parts.username is None:
-        return url
-    credentials = f"{unquote(parts.username)}:***" if parts.password is not None else "***"
-    rest = parts.netloc.rpartition("@")[2]
-    return url.replace(parts.netloc, f"{credentials}@{rest}", 1)
+    return redact(url)
 
 
 def _os_text(exc: BaseException) -> str:

@@ -102,9 +102,10 @@ def decide(
         return Decision(Reason.BLOCKED, f"{_what(url, hop)}blocked by the rule {rule}", str(rule))
     scheme = _scheme(url)
     if scheme in _PLAIN and not (pinned or allow_http):
+        shown = "plain http" if scheme == "http" else scheme
         return Decision(
             Reason.INSECURE_REFUSED,
-            f"{_what(url, hop)}plain {scheme} without a pinned hash could be tampered with: "
+            f"{_what(url, hop)}{shown} without a pinned hash could be tampered with: "
             "pin a sha256 or pass allow_http=True",
         )
     return Decision()

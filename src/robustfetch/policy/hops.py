@@ -6,10 +6,13 @@ from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import Reason, SourceFailed
+from .access import check_hop
+from .rewrite import RuleSet
 from .urls import SCHEMES, check_url, default_port, strip_fragment
 
 __all__ = ["check_plain_http", "follow_redirect", "headers_for_redirect", "is_redirect"]
 
+_NO_RULES = RuleSet(builtin=False)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Credentials meant for one host never travel to another.
 _HOST_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -25,14 +28,8 @@ def check_plain_http(url: str, pinned: bool, allow_http: bool) -> None:
     robustfetch.errors.SourceFailed: insecure_refused: plain http without a pinned hash \
 could be tampered with: pin a sha256 or pass allow_http=True
     """
-    scheme = urlsplit(url).scheme
-    if scheme in ("http", "ftp") and not (pinned or allow_http):
-        shown = "plain http" if scheme == "http" else "ftp"
-        raise SourceFailed(
-            Reason.INSECURE_REFUSED,
-            f"{shown} without a pinned hash could be tampered with: "
-            "pin a sha256 or pass allow_http=True",
-        )
+    # The plain-http rule of the access gate, without allow/block rules.
+    check_hop(url, _NO_RULES, pinned=pinned, allow_http=allow_http)
 
 
 def is_redirect(status: int, headers: Mapping[str, str]) -> bool:

@@ -41,6 +41,8 @@ __all__ = [
 MASK = "***"
 # scheme://userinfo@ ; the run before "@" stops where a URL's authority must end.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#'\"<>\[\]]*)@")
+# A proxy written without a scheme: "alice:s3cret@proxy:3128" (as HTTPS_PROXY allows).
+_BARE_USERINFO = re.compile(r"(?<![\w/.:@%+-])([\w.%+-]+):([^\s/?#@'\"<>\[\]]+)@(?=[\w\[])")
 # Shorter values would mask ordinary words; URL passwords are masked whatever their length.
 _MIN_LENGTH = 4
 # Values seen in options, in the order remembered. A dict: adding and copying it
@@ -53,8 +55,11 @@ def redact(text: str) -> str:
 
     >>> redact("https://token@h.example/f and ftp://u:p@h/")
     'https://***@h.example/f and ftp://u:***@h/'
+    >>> redact("proxy 'alice:pw@p.example:3128' refused")
+    "proxy 'alice:***@p.example:3128' refused"
     """
     text = _USERINFO.sub(_mask_userinfo, text)
+    text = _BARE_USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     for secret in list(_known):
         if secret in text:
             text = text.replace(secret, MASK)

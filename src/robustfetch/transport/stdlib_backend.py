@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Optional, Union
 from urllib.parse import quote, unquote, urlsplit
 
+from ..policy.secrets import redact
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
 from .body import BodyReader, Buffer
@@ -238,10 +239,11 @@ def _proxy_address(proxy: str) -> tuple[str, int]:
     try:
         port = parts.port or 80
     except ValueError as exc:  # not a number, out of range
-        raise TransportError(f"proxy {proxy!r}: {exc}", via_proxy=True, connecting=True) from exc
+        shown = redact(proxy)  # never the proxy's password, even in an internal message
+        raise TransportError(f"proxy {shown!r}: {exc}", via_proxy=True, connecting=True) from exc
     if parts.scheme != "http" or not parts.hostname:
         raise TransportError(
-            f"proxy {proxy!r}: the stdlib transport supports http:// proxies only "
+            f"proxy {redact(proxy)!r}: the stdlib transport supports http:// proxies only "
             "(install urllib3 for https:// proxies)",
             via_proxy=True,
             connecting=True,
