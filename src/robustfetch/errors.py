@@ -102,5 +102,7 @@ class SourceFailed(Exception):
         self.detail = detail
         self.status = status
         self.retry_after = retry_after
+        #: The URL that failed, when a redirect led away from the one asked for.
+        self.url: Optional[str] = None
         #: Worth trying the same source again; defaults by reason.
         self.transient = reason in TRANSIENT if transient is None else transient

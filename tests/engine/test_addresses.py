@@ -82,3 +82,48 @@ def test_other_failures_do_not_walk_the_addresses(
     with pytest.raises(FetchError):
         robustfetch.fetch(f"https://example.test:{first.port}/f.bin", DIGEST, dest=dest_dir, **opts)
     assert second.connections == 0
+
+
+def test_after_a_redirect_the_failing_hosts_addresses_are_walked_and_the_partial_kept(
+    make_server: Any, opts: dict[str, Any], dest_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = make_server("good", host="127.0.0.1")
+    cut = first.route("/cut/f.bin", body=DATA, truncate_after=40_000)
+    bad = make_server("wrong_host", host="127.0.0.2")
+    good = make_server("good", host="127.0.0.3")
+    for server in (bad, good):
+        server.route("/f.bin", body=DATA)
+    resolve_to(monkeypatch, "example.test", [bad, good])
+    moved = first.route(
+        "/moved/f.bin", status=302, headers={"Location": f"https://example.test:{bad.port}/f.bin"}
+    )
+    result = robustfetch.fetch(cut, DIGEST, [moved], dest=dest_dir, **opts)
+    assert result.path.read_bytes() == DATA
+    reasons = [a.reason for a in result.attempts]
+    assert reasons == [Reason.TRUNCATED, Reason.CERT_HOSTNAME, None]
+    assert f"from address 127.0.0.3:{good.port}" in result.attempts[2].detail
+    (request,) = good.requests_for("/f.bin")
+    assert request.headers["range"] == "bytes=40000-"  # the first source's bytes kept
+    assert request.headers["host"] == f"example.test:{bad.port}"
+
+
+def test_a_temporary_dns_failure_is_retried(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    https_server.route("/f.bin", body=DATA)
+    guarded = socket.getaddrinfo
+    calls: list[str] = []
+
+    def flaky(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "example.test":
+            calls.append(host)
+            if len(calls) == 1:
+                raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+            return guarded("127.0.0.1", port, *args, **kwargs)
+        return guarded(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", flaky)
+    url = f"https://example.test:{https_server.port}/f.bin"
+    result = robustfetch.fetch(url, DIGEST, dest=dest_dir, **{**opts, "retries": 1})
+    assert [a.reason for a in result.attempts] == [Reason.DNS, None]
+    assert result.path.read_bytes() == DATA

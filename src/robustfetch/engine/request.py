@@ -304,12 +304,7 @@ class Engine:
                 raise _Abort(
                     Reason.TIMEOUT, f"not tried: deadline of {self.options.deadline:g} s reached"
                 )
-            # A pinned hash makes any source's bytes fit; otherwise only the
-            # same URL with an unchanged validator may continue what it sent.
-            resume = staging.size > 0 and (
-                is_pinned(staging.expected)
-                or (staging.url == source.url and staging.validator is not None)
-            )
+            resume = _may_resume(staging, source.url)
             offset = staging.size if resume else 0
             try:
                 self.transfer.fetch(
@@ -334,7 +329,7 @@ class Engine:
                 attempts.append(Attempt(source.url, failure.reason, failure.detail, failure.status))
                 log.info("%s: %s: %s", source.url, failure.reason.value, failure.detail)
                 if failure.reason in TLS_REASONS and self._other_addresses(
-                    source, staging, deadline_at, attempts, job.url
+                    source, failure.url or source.url, staging, deadline_at, attempts, job.url
                 ):
                     return True
                 if failure.reason is Reason.IO_ERROR:
@@ -358,21 +353,27 @@ class Engine:
     def _other_addresses(
         self,
         source: Source,
+        failing: str,
         staging: Staging,
         deadline_at: Optional[float],
         attempts: list[Attempt],
         home: str,
     ) -> bool:
-        """After a TLS failure, try the host's other addresses; True when one served.
+        """After a TLS failure at ``failing``, try its host's other addresses; True when one served.
 
         Some CDNs serve a default certificate on some addresses (often IPv6):
         the host is not given up while another address answers properly.
-        The first address is taken as the one that failed (it is tried first).
+        ``failing`` is where a redirect from the source led, or the source
+        itself; its first address is taken as the one that failed (it is tried
+        first). What is staged is kept for a resume, as for any other try.
         """
-        for address in self.transfer.transport.addresses(source.url)[1:]:
+        for address in self.transfer.transport.addresses(failing)[1:]:
             shown = authority(*address)
+            resume = _may_resume(staging, source.url)
             try:
-                self.transfer.fetch(source.url, staging, deadline_at, False, address, home=home)
+                self.transfer.fetch(
+                    source.url, staging, deadline_at, resume, address, home=home, address_at=failing
+                )
             except SourceFailed as failure:
                 detail = f"at address {shown}: {failure.detail}"
                 attempts.append(Attempt(source.url, failure.reason, detail, failure.status))
@@ -477,6 +478,17 @@ def _mirror_outcomes(job: Job, attempts: list[Attempt]) -> dict[str, bool]:
     """Mirror host -> whether its last try this run succeeded."""
     mirrors = {s.url for s in job.sources if s.origin == "mirror"}
     return {mirror_host(a.url): a.reason is None for a in attempts if a.url in mirrors}
+
+
+def _may_resume(staging: Staging, url: str) -> bool:
+    """Whether a try of ``url`` may continue after the bytes ``staging`` holds.
+
+    A pinned hash makes any source's bytes fit; otherwise only the same URL
+    with an unchanged validator may continue what it sent.
+    """
+    return staging.size > 0 and (
+        is_pinned(staging.expected) or (staging.url == url and staging.validator is not None)
+    )
 
 
 def _blames_the_prefix(failure: SourceFailed) -> bool:

@@ -18,7 +18,7 @@ from ..policy.headers import parse_content_length, parse_content_range_start
 from ..policy.hops import follow_redirect, is_redirect
 from ..policy.secrets import redact
 from ..policy.sniff import SNIFF_BYTES, describe_bytes, describe_error_page, is_error_page
-from ..policy.urls import filename_from_url, is_ip_literal, local_path
+from ..policy.urls import default_port, filename_from_url, is_ip_literal, local_path
 from ..policy.witness import WANT_REPR_DIGEST, disagreement, server_digests
 from ..results import ProgressEvent
 from ..store.staging import Staging
@@ -54,6 +54,7 @@ class Transfer:
         address: Optional[tuple[str, int]] = None,
         on_head: Optional[Callable[[str, Mapping[str, str]], None]] = None,
         home: Optional[str] = None,
+        address_at: Optional[str] = None,
     ) -> None:
         """One try of ``url``: follow redirects, stream the body into ``staging``, verify it.
 
@@ -61,7 +62,8 @@ class Transfer:
         for (``Range``, plus ``If-Range`` when the staged bytes came from this
         URL). Afterwards ``staging`` holds either the complete verified body,
         or (after :class:`SourceFailed`) a clean prefix to resume, or nothing.
-        ``address`` pins the first connection to one resolved address;
+        ``address`` pins the connection to ``address_at``'s origin (default:
+        ``url``'s, the first hop) to one resolved address;
         ``on_head`` sees the final URL and headers of each answer (``Link`` duplicates);
         ``home`` is the request's first URL, whose origin alone receives the
         credential headers of the ``headers`` option.
@@ -74,7 +76,9 @@ class Transfer:
             extra["Range"] = f"bytes={offset}-"
             if staging.validator is not None and staging.url == url:
                 extra["If-Range"] = staging.validator
-        response, current = self.open(url, pinned, deadline_at, extra, address, home=home)
+        response, current = self.open(
+            url, pinned, deadline_at, extra, address, home=home, address_at=address_at
+        )
         if on_head is not None and response.status in (200, 206):
             on_head(current, response.headers)
         if offset and response.status == 206:
@@ -155,6 +159,7 @@ class Transfer:
         *,
         home: Optional[str] = None,
         hop: str = "source",
+        address_at: Optional[str] = None,
     ) -> tuple[Response, str]:
         """The response head of ``url`` after redirects, and the URL that gave it.
 
@@ -196,7 +201,7 @@ class Transfer:
                     headers,
                     connect_timeout=connect_timeout,
                     read_timeout=read_timeout,
-                    address=address if current == url else None,
+                    address=address if _origin(current) == _origin(address_at or url) else None,
                     deadline_at=deadline_at,
                 )
             except TransportError as exc:
@@ -391,7 +396,7 @@ class Transfer:
             return _deadline_failure(self.options.deadline, received, length)
         host = urlsplit(url).hostname or ""
         name = "connect_timeout" if exc.connecting else "stall_timeout"
-        return classify_exception(
+        failure = classify_exception(
             exc,
             phase=phase,
             received=received,
@@ -402,10 +407,17 @@ class Transfer:
             via_proxy=exc.via_proxy,
             ca_description=self.trust,
         )
+        failure.url = url  # after a redirect: another host than the source's
+        return failure
 
     def progress(self, url: str, received: int, total: Optional[int], done: bool = False) -> None:
         if self.options.progress is not None:
             self.options.progress(ProgressEvent(redact(url), received, total, done))
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default_port(parts.scheme)
 
 
 def _passed(deadline_at: Optional[float]) -> bool:
