@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import Attempt, FetchError
 from ..results import FetchResult
@@ -68,7 +68,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log each attempt")
 
 
-def report_success(result: FetchResult, args: argparse.Namespace) -> None:
+def report_success(
+    result: FetchResult, args: argparse.Namespace, *, quiet: Optional[bool] = None
+) -> None:
+    """Print ``result``: JSON, or its path (and, unless ``quiet``, how it was got).
+
+    :param quiet: overrides ``args.quiet`` (``many`` prints one summary instead).
+    """
     if args.json:
         record = {
             "url": result.url,
@@ -82,7 +88,7 @@ def report_success(result: FetchResult, args: argparse.Namespace) -> None:
         print(json.dumps(record), flush=True)
         return
     print(result.path)
-    if not args.quiet:
+    if not (args.quiet if quiet is None else quiet):
         failed = sum(1 for a in result.attempts if a.reason is not None)
         origin = "the cache" if result.from_cache else result.url
         note = f" after {failed} failed attempt{'s' * (failed != 1)}" if failed else ""

@@ -106,7 +106,6 @@ def _report(
     args: argparse.Namespace,
 ) -> int:
     """Print each outcome and a summary; returns how many files failed."""
-    quiet = argparse.Namespace(**{**vars(args), "quiet": True})
     failed = cached = size = 0
     for request, result in zip(requests, results):
         if isinstance(result, FetchError):
@@ -115,7 +114,7 @@ def _report(
         else:
             cached += result.from_cache
             size += result.size
-            report_success(result, quiet)
+            report_success(result, args, quiet=True)
     if not args.quiet or failed or bad:
         skipped = f", {bad} bad line{'s' * (bad != 1)} skipped" if bad else ""
         print(
