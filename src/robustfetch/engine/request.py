@@ -22,7 +22,7 @@ from ..policy.urls import authority
 from ..policy.witness import combine, verified_by
 from ..results import FetchResult
 from ..sources.later import LaterSources
-from ..store.cache import ENTRY_MODE, Cache, LockTimeout
+from ..store.cache import ENTRY_MODE, Cache, CacheConflict, LockTimeout
 from ..store.files import deliver
 from ..store.health import HealthStore
 from ..store.staging import Staging
@@ -92,7 +92,7 @@ class Engine:
         except OSError as exc:
             raise _io_error(job, f"cannot lock the cache: {exc}") from exc
         with held:
-            hit = self.cache.lookup(job.expected)
+            hit = _lookup(self.cache, job)
             if hit is not None:
                 return self._from_cache(job, *hit)
             if self.options.offline:
@@ -137,7 +137,7 @@ class Engine:
             attempts = [Attempt(s.url, Reason.TIMEOUT, detail) for s in job.sources]
             raise FetchError(_summary(job, attempts), attempts)
         log.warning("%s: lock held for over %.0f s; downloading on our own", job.name, waited)
-        hit = self._cache().lookup(job.expected)
+        hit = _lookup(self._cache(), job)
         if hit is not None:
             return self._from_cache(job, *hit)
         if self.options.offline:
@@ -453,6 +453,24 @@ class _Ranked:
 def _sleep(seconds: float) -> None:
     """Wait between tries (a seam for tests that count the waits)."""
     time.sleep(seconds)
+
+
+def _lookup(cache: Cache, job: Job) -> Optional[tuple[Path, int]]:
+    """The cache's verified entry for ``job``; hashes that contradict each other fail here."""
+    try:
+        return cache.lookup(job.expected)
+    except CacheConflict as conflict:
+        attempts = [
+            Attempt(
+                entry.as_uri(),
+                Reason.HASH_MISMATCH,
+                f"the cached file with sha256 {entry.name} (verified) has {algorithm} {actual},"
+                f" not {expected}: no source can match both",
+            )
+            for entry, algorithm, expected, actual in conflict.conflicts
+        ]
+        message = f"{_summary(job, attempts)}: the hashes given for it disagree with each other"
+        raise FetchError(message, attempts) from None
 
 
 def _io_error(job: Job, detail: str) -> FetchError:

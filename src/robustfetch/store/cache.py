@@ -15,7 +15,7 @@ from ..policy.digests import DigestValue, Verifier, accepted
 from .files import deliver, open_regular, remove, sweep
 from .locks import LockTimeout, hold, orphaned
 
-__all__ = ["ENTRY_MODE", "Cache", "CacheEntry", "LockTimeout"]
+__all__ = ["ENTRY_MODE", "Cache", "CacheConflict", "CacheEntry", "LockTimeout"]
 
 log = logging.getLogger("robustfetch")
 _READ = 1 << 20
@@ -32,6 +32,20 @@ class CacheEntry:
     sha256: str
     size: int
     mtime: float
+
+
+class CacheConflict(Exception):
+    """Every sha256 candidate is cached, intact, and fails another hash the request gives.
+
+    No source can then match all the hashes (a file's sha256 decides its other
+    digests): the hashes given disagree with each other. The entries stay.
+
+    :param conflicts: ``(entry, algorithm, expected, actual)`` for each candidate.
+    """
+
+    def __init__(self, conflicts: list[tuple[Path, str, str, str]]) -> None:
+        super().__init__("the hashes given for this file disagree with each other")
+        self.conflicts = conflicts
 
 
 class Cache:
@@ -52,22 +66,35 @@ class Cache:
     def lookup(self, expected: Mapping[str, DigestValue]) -> Optional[tuple[Path, int]]:
         """A verified entry for ``expected['sha256']`` (any of its candidates).
 
-        Looked up in ``root``, then in the read-only folders.
+        Looked up in ``root``, then in the read-only folders. An entry is
+        corrupted (and removed from ``root``) only when its content does not
+        have the sha256 it is named by; one that fails another of ``expected``'s
+        hashes is not served, and stays.
+
+        :raises CacheConflict: when that happens to every candidate.
         """
         value = expected.get("sha256")
         if value is None:
             return None
-        for sha256 in sorted(accepted(value)):
+        candidates = sorted(accepted(value))
+        conflicts: list[tuple[Path, str, str, str]] = []
+        for sha256 in candidates:
             for root in (self.root, *self.readonly):
                 path = self.path_for(sha256, root)
                 # The cache's own entries are never links; a read-only folder's may be.
-                size = _verified_size(path, expected, follow=root != self.root)
-                if size is not None:
-                    return path, size
+                checked = _check(path, {**expected, "sha256": sha256}, follow=root != self.root)
+                if checked is not None and not any(m[0] == "sha256" for m in checked[1]):
+                    size, wrong = checked
+                    if not wrong:
+                        return path, size
+                    conflicts.append((path, *wrong[0]))
+                    break  # this candidate's bytes are known: no other copy does better
                 if root == self.root and os.path.lexists(path):
                     log.warning("cache entry %s is corrupted; removing it and fetching again", path)
                     with contextlib.suppress(OSError):
                         remove(path)
+        if conflicts and len(conflicts) == len(candidates):
+            raise CacheConflict(conflicts)
         return None
 
     def entry_folder(self, sha256: str) -> Path:
@@ -94,7 +121,8 @@ class Cache:
         """Keep a copy of a verified file that landed elsewhere (a reflink where possible)."""
         entry = self.path_for(sha256)
         if os.path.lexists(entry):
-            if _verified_size(entry, {"sha256": sha256}, follow=False) is not None:
+            checked = _check(entry, {"sha256": sha256}, follow=False)
+            if checked is not None and not checked[1]:
                 return
             log.warning("cache entry %s is corrupted; replacing it", entry)
         self.entry_folder(sha256)
@@ -164,7 +192,10 @@ class Cache:
         return True
 
 
-def _verified_size(path: Path, expected: Mapping[str, DigestValue], follow: bool) -> Optional[int]:
+def _check(
+    path: Path, expected: Mapping[str, DigestValue], follow: bool
+) -> Optional[tuple[int, list[tuple[str, str, str]]]]:
+    """The size of the regular file at ``path`` and its mismatches, or ``None`` if none is there."""
     fd = open_regular(path, follow)
     if fd is None:
         return None
@@ -172,4 +203,4 @@ def _verified_size(path: Path, expected: Mapping[str, DigestValue], follow: bool
     with open(fd, "rb") as handle:
         for block in iter(lambda: handle.read(_READ), b""):
             verifier.update(block)
-    return None if verifier.mismatches() else verifier.size
+    return verifier.size, verifier.mismatches()
