@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from typing import Optional
 from urllib.parse import urlsplit
 
-__all__ = ["bypasses_proxy", "check_proxy_url", "proxies_from_environment", "proxy_for"]
+from ..policy.secrets import redact, remember_url
 
-_CREDENTIALS = re.compile(r"^([^:/?#]*://)?[^/?#]*@")
+__all__ = ["bypasses_proxy", "check_proxy_url", "proxies_from_environment", "proxy_for"]
 
 
 def proxies_from_environment(environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
@@ -44,9 +43,10 @@ def check_proxy_url(value: str, name: str) -> str:
     >>> check_proxy_url("http://user:secret@[bad", "HTTPS_PROXY")
     Traceback (most recent call last):
     ...
-    ValueError: HTTPS_PROXY='http://***@[bad' is not a usable proxy URL: Invalid IPv6 URL
+    ValueError: HTTPS_PROXY='http://user:***@[bad' is not a usable proxy URL: Invalid IPv6 URL
     """
-    shown = _CREDENTIALS.sub(lambda m: f"{m.group(1) or ''}***@", value)
+    remember_url(value)
+    shown = redact(value)
     try:
         parts = urlsplit(value if "://" in value else "http://" + value)
         parts.port  # noqa: B018 - urlsplit checks the port lazily
