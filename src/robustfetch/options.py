@@ -45,6 +45,8 @@ class Options:
     offline: bool = False
     connect_timeout: float = 10.0
     stall_timeout: float = 30.0
+    hedge_after: Optional[float] = 2.0
+    split: int = 1
     min_speed: float = 0.0
     min_speed_window: float = 10.0
     retries: int = 2
@@ -170,6 +172,12 @@ def _check_seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
 def _check_count(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
+    return value
+
+
+def _check_split(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"split must be a whole number >= 1, not {value!r}")
     return value
 
 
@@ -420,6 +428,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "offline": _check_bool,
     "connect_timeout": _check_seconds,
     "stall_timeout": _check_seconds,
+    "hedge_after": lambda n, v: None if v is None else _check_seconds(n, v),
+    "split": _check_split,
     "min_speed": lambda n, v: _check_seconds(n, v, allow_zero=True),
     "min_speed_window": _check_seconds,
     "retries": _check_count,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
@@ -23,10 +24,11 @@ from ..policy.witness import WANT_REPR_DIGEST, disagreement, server_digests
 from ..results import ProgressEvent
 from ..store.staging import Staging
 from ..transport import Response, Transport, TransportError
+from ..transport.cancel import Cancel
 from ..transport.faults import classify_exception
 from .sink import THREADED_MIN, Sink
 
-__all__ = ["Transfer"]
+__all__ = ["Opened", "Transfer"]
 
 log = logging.getLogger("robustfetch")
 
@@ -35,6 +37,16 @@ _TICK = 0.1  # seconds between progress events and speed/deadline checks
 _ERROR_BODY = 64 * 1024
 # Failures after which the staged prefix is still good for a resume.
 _RESUMABLE = frozenset({Reason.TRUNCATED, Reason.STALLED, Reason.TIMEOUT, Reason.TOO_SLOW})
+
+
+@dataclass
+class Opened:
+    """A response head fit to stream: from ``current`` (after redirects), body from ``offset``."""
+
+    response: Response
+    current: str
+    offset: int
+    url: str  # the URL asked for, before redirects
 
 
 class Transfer:
@@ -68,6 +80,39 @@ class Transfer:
         ``home`` is the request's first URL, whose origin alone receives the
         credential headers of the ``headers`` option.
         """
+        opened = self.request(
+            url,
+            staging,
+            deadline_at,
+            resume,
+            address,
+            on_head=on_head,
+            home=home,
+            address_at=address_at,
+        )
+        self.receive(opened, staging, deadline_at)
+
+    def request(
+        self,
+        url: str,
+        staging: Staging,
+        deadline_at: Optional[float],
+        resume: bool,
+        address: Optional[tuple[str, int]] = None,
+        cancel: Optional[Cancel] = None,
+        restart: Optional[Callable[[], None]] = None,
+        on_head: Optional[Callable[[str, Mapping[str, str]], None]] = None,
+        home: Optional[str] = None,
+        address_at: Optional[str] = None,
+    ) -> Opened:
+        """The first half of :meth:`fetch`: the request, redirects, and a head fit to stream.
+
+        Nothing is written to ``staging`` here: a head that says the staged
+        prefix cannot be continued calls ``restart`` (default: empty the
+        staging file), so that a hedge running on another thread leaves the
+        file alone. ``cancel`` lets another thread abort the request.
+        """
+        restart = restart or staging.restart
         # Only the caller's pin unlocks plain http, not a witness (staging.pinned).
         pinned = staging.pinned
         offset = staging.size if resume else 0
@@ -77,7 +122,14 @@ class Transfer:
             if staging.validator is not None and staging.url == url:
                 extra["If-Range"] = staging.validator
         response, current = self.open(
-            url, pinned, deadline_at, extra, address, home=home, address_at=address_at
+            url,
+            pinned,
+            deadline_at,
+            extra,
+            address,
+            home=home,
+            address_at=address_at,
+            cancel=cancel,
         )
         if on_head is not None and response.status in (200, 206):
             on_head(current, response.headers)
@@ -85,7 +137,7 @@ class Transfer:
             start = _range_start(response.headers)
             if start != offset:
                 response.close()
-                staging.restart()
+                restart()
                 raise SourceFailed(
                     Reason.TRUNCATED,
                     f"asked for bytes {offset}- but Content-Range says "
@@ -99,9 +151,15 @@ class Transfer:
             offset = 0
         else:
             if response.status == 416:
-                staging.restart()  # our prefix does not fit this file
+                restart()  # our prefix does not fit this file
             raise self._status_failure(response, url, current)
-        self._stream(response, current, staging, offset, deadline_at, url)
+        return Opened(response, current, offset, url)
+
+    def receive(self, opened: Opened, staging: Staging, deadline_at: Optional[float]) -> None:
+        """The second half of :meth:`fetch`: stream the body of ``opened`` and verify it."""
+        self._stream(
+            opened.response, opened.current, staging, opened.offset, deadline_at, opened.url
+        )
 
     def get(self, url: str, limit: int, deadline_at: Optional[float]) -> bytes:
         """A small document (an API answer) in memory; more than ``limit`` bytes is an error."""
@@ -160,6 +218,7 @@ class Transfer:
         home: Optional[str] = None,
         hop: str = "source",
         address_at: Optional[str] = None,
+        cancel: Optional[Cancel] = None,
     ) -> tuple[Response, str]:
         """The response head of ``url`` after redirects, and the URL that gave it.
 
@@ -203,6 +262,7 @@ class Transfer:
                     read_timeout=read_timeout,
                     address=address if _origin(current) == _origin(address_at or url) else None,
                     deadline_at=deadline_at,
+                    cancel=cancel,
                 )
             except TransportError as exc:
                 raise self._failure(exc, current, "connect", 0, None, deadline_at) from None

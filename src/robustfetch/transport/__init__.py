@@ -14,6 +14,8 @@ from ..options import urllib3_available
 if TYPE_CHECKING:
     import ssl
 
+    from .cancel import Cancel
+
 __all__ = [
     "Response",
     "Transport",
@@ -136,6 +138,7 @@ class Transport(Protocol):
         read_timeout: float,
         address: Optional[tuple[str, int]] = None,
         deadline_at: Optional[float] = None,
+        cancel: Optional[Cancel] = None,
     ) -> Response:
         """Connect and return the response head; failures raise :class:`TransportError`.
 
@@ -144,6 +147,8 @@ class Transport(Protocol):
         :param deadline_at: a :func:`time.monotonic` time at which the connection is
             shut down, whatever it is doing (connecting, handshaking, reading); the
             watch ends when the response is released or closed.
+        :param cancel: every socket this request uses is watched by it, so that
+            another thread can abort the request (a hedge that lost the race).
         """
 
     def addresses(self, url: str) -> list[tuple[str, int]]:

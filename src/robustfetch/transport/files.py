@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, BinaryIO, Optional
 
 from ..policy.urls import local_path
 from . import Response, Transport, TransportError, TransportSettings
+from .cancel import Cancel
 
 if TYPE_CHECKING:
     from .ftp import FtpTransport
@@ -46,6 +47,7 @@ class SchemeRouter:
         read_timeout: float,
         address: Optional[tuple[str, int]] = None,
         deadline_at: Optional[float] = None,
+        cancel: Optional[Cancel] = None,
     ) -> Response:
         if url.startswith("file:"):
             return FileResponse.open(local_path(url))
@@ -64,6 +66,7 @@ class SchemeRouter:
             read_timeout=read_timeout,
             address=address,
             deadline_at=deadline_at,
+            cancel=cancel,
         )
 
     def addresses(self, url: str) -> list[tuple[str, int]]:

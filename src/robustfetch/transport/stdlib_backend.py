@@ -22,6 +22,8 @@ from ..policy.secrets import redact
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
 from .body import BodyReader, Buffer
+from .cancel import Cancel
+from .eyeballs import connect
 from .proxies import proxy_for
 from .watchdog import Watch, arm
 
@@ -31,6 +33,7 @@ __all__ = ["StdlibResponse", "StdlibTransport"]
 _Key = tuple[str, str, int, Optional[tuple[str, int]], Optional[str]]
 _SAFE = "!$&'()*+,;=:@/%"  # sub-delims, ":", "@", "/"; "%" keeps escapes as they are
 _FAILURES = (OSError, http.client.HTTPException, ValueError)
+_NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 # How a kept-alive connection the server has closed meanwhile fails on reuse.
 _STALE = (
     ConnectionResetError,  # http.client.RemoteDisconnected included
@@ -69,10 +72,11 @@ class StdlibTransport:
         read_timeout: float,
         address: Optional[tuple[str, int]] = None,
         deadline_at: Optional[float] = None,
+        cancel: Optional[Cancel] = None,
     ) -> StdlibResponse:
         watch = arm(deadline_at)
         try:
-            return self._open(url, headers, connect_timeout, read_timeout, address, watch)
+            return self._open(url, headers, connect_timeout, read_timeout, address, watch, cancel)
         except BaseException:
             if watch is not None:
                 watch.cancel()
@@ -86,6 +90,7 @@ class StdlibTransport:
         read_timeout: float,
         address: Optional[tuple[str, int]],
         watch: Optional[Watch],
+        cancel: Optional[Cancel],
     ) -> StdlibResponse:
         parts = urlsplit(url)
         scheme, host = parts.scheme, normalise_host(parts.hostname or "")
@@ -111,11 +116,13 @@ class StdlibTransport:
         pooled = self._checkout(key)
         if pooled is not None:
             try:
-                return self._exchange(key, pooled, path, request_headers, read_timeout, True, watch)
+                return self._exchange(
+                    key, pooled, path, request_headers, read_timeout, True, watch, cancel
+                )
             except _StaleConnection:
                 pass  # closed by the server while idle: once more on a fresh connection
-        conn = self._connect(scheme, host, port, target, proxy, connect_timeout, watch)
-        return self._exchange(key, conn, path, request_headers, read_timeout, False, watch)
+        conn = self._connect(scheme, host, port, target, proxy, connect_timeout, watch, cancel)
+        return self._exchange(key, conn, path, request_headers, read_timeout, False, watch, cancel)
 
     def addresses(self, url: str) -> list[tuple[str, int]]:
         return self._settings.resolve(url)
@@ -157,19 +164,20 @@ class StdlibTransport:
         proxy: Optional[str],
         timeout: float,
         watch: Optional[Watch],
+        cancel: Optional[Cancel] = None,
     ) -> _Connection:
         """A connection: TCP (and CONNECT through a proxy) then TLS, all under ``timeout``."""
         address = dial = target or (host, port)
         if proxy is not None:
             dial = _proxy_address(proxy)
         try:
-            sock = socket.create_connection(dial, timeout=timeout)
+            # A host's addresses are raced (Happy Eyeballs); cancel wakes a hedge that lost.
+            sock = connect(dial, timeout, cancel=cancel, socket_options=_NODELAY)
         except OSError as exc:
             raise TransportError(str(exc), via_proxy=proxy is not None, connecting=True) from exc
         if watch is not None:
             watch.attach(sock)  # from here on (CONNECT, TLS) the deadline can cut in
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if proxy is not None and scheme == "https":
                 _tunnel(sock, address, _proxy_auth(proxy))
         except _FAILURES as exc:
@@ -194,11 +202,14 @@ class StdlibTransport:
         read_timeout: float,
         reused: bool,
         watch: Optional[Watch],
+        cancel: Optional[Cancel] = None,
     ) -> StdlibResponse:
         """Send the GET on ``conn`` and read the response head under ``read_timeout``."""
         sock = conn.sock
         if watch is not None:
             watch.attach(sock)
+        if cancel is not None:
+            cancel.watch(sock)
         try:
             sock.settimeout(max(read_timeout, 0.001))
             conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)

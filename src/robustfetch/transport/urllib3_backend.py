@@ -1,8 +1,10 @@
-"""The default transport: urllib3 pools, proxies with CONNECT, and connect_to."""
+"""The default transport: urllib3 pools, proxies with CONNECT, connect_to, raced addresses."""
 
 from __future__ import annotations
 
 import http.client
+import socket
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any, Optional
@@ -11,35 +13,72 @@ from urllib.parse import unquote, urlsplit
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProxyError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NameResolutionError,
+    NewConnectionError,
+    ProxyError,
+)
 from urllib3.util import Timeout, make_headers
 
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
 from .body import BodyReader, Buffer
+from .cancel import Cancel
+from .eyeballs import connect
 from .proxies import proxy_for
 from .watchdog import Watch, arm
 
 __all__ = ["Urllib3Transport"]
 
-# The watch of the request this thread is making: urllib3 creates and reuses
-# connections deep inside urlopen(), so they find it here.
+# What the request this thread is making watches its sockets with (its deadline
+# watch, its Cancel): urllib3 creates and reuses connections deep inside
+# urlopen(), with no way to pass them, so they find them here.
 _current = threading.local()
 
 
 def _watch_socket(sock: Any) -> None:
+    if sock is None:
+        return
     watch: Optional[Watch] = getattr(_current, "watch", None)
-    if watch is not None and sock is not None:
+    if watch is not None:
         watch.attach(sock)
+    cancel: Optional[Cancel] = getattr(_current, "cancel", None)
+    if cancel is not None:
+        cancel.watch(sock)
+
+
+def _new_conn(conn: HTTPConnection) -> socket.socket:
+    """urllib3's ``_new_conn``, with the host's addresses raced and the socket cancellable."""
+    try:
+        sock = connect(
+            (conn._dns_host, conn.port),
+            conn.timeout,
+            cancel=getattr(_current, "cancel", None),
+            source_address=conn.source_address,
+            socket_options=conn.socket_options or (),
+        )
+    except socket.gaierror as exc:
+        raise NameResolutionError(conn.host, conn, exc) from exc
+    except socket.timeout as exc:
+        raise ConnectTimeoutError(
+            conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+        ) from exc
+    except OSError as exc:
+        raise NewConnectionError(conn, f"Failed to establish a new connection: {exc}") from exc
+    sys.audit("http.client.connect", conn, conn.host, conn.port)
+    watch: Optional[Watch] = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.attach(sock)  # before TLS and any proxy tunnel: they can hang too
+    return sock
 
 
 class _WatchedHTTPConnection(HTTPConnection):
-    """A connection whose socket the current request's deadline watch can shut down."""
+    """A connection whose sockets the current request's watch and Cancel can shut down."""
 
-    def _new_conn(self) -> Any:
-        sock = super()._new_conn()
-        _watch_socket(sock)  # before TLS and any proxy tunnel: they can hang too
-        return sock
+    def _new_conn(self) -> socket.socket:
+        return _new_conn(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watch_socket(self.sock)  # a kept-alive connection, reused
@@ -49,10 +88,8 @@ class _WatchedHTTPConnection(HTTPConnection):
 class _WatchedHTTPSConnection(HTTPSConnection):
     """:class:`_WatchedHTTPConnection` for https."""
 
-    def _new_conn(self) -> Any:
-        sock = super()._new_conn()
-        _watch_socket(sock)
-        return sock
+    def _new_conn(self) -> socket.socket:
+        return _new_conn(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watch_socket(self.sock)
@@ -90,6 +127,7 @@ class Urllib3Transport:
         read_timeout: float,
         address: Optional[tuple[str, int]] = None,
         deadline_at: Optional[float] = None,
+        cancel: Optional[Cancel] = None,
     ) -> Urllib3Response:
         parts = urlsplit(url)
         scheme, host = parts.scheme, normalise_host(parts.hostname or "")
@@ -105,6 +143,7 @@ class Urllib3Transport:
         }
         target = address or self._settings.target_for(host, port)
         watch = _current.watch = arm(deadline_at)
+        _current.cancel = cancel
         try:
             if target is None:
                 raw = manager.urlopen("GET", url, headers=dict(headers), **kwargs)
@@ -122,6 +161,7 @@ class Urllib3Transport:
             raise
         finally:
             _current.watch = None
+            _current.cancel = None
         return Urllib3Response(raw, watch)
 
     def addresses(self, url: str) -> list[tuple[str, int]]:
@@ -178,18 +218,18 @@ class Urllib3Transport:
             "ssl_context": self._settings.context,
             "retries": False,
         }
+        manager: urllib3.PoolManager
         if proxy is None:
             manager = urllib3.PoolManager(**common)
-            manager.pool_classes_by_scheme = _POOLS
-            return manager
-        parts = urlsplit(proxy)
-        proxy_headers = None
-        if parts.username is not None:
-            auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            proxy_headers = make_headers(proxy_basic_auth=auth)
-        proxied = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **common)
-        proxied.pool_classes_by_scheme = _POOLS
-        return proxied
+        else:
+            parts = urlsplit(proxy)
+            proxy_headers = None
+            if parts.username is not None:
+                auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+                proxy_headers = make_headers(proxy_basic_auth=auth)
+            manager = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **common)
+        manager.pool_classes_by_scheme = _POOLS  # our connections: raced, cancellable
+        return manager
 
 
 class Urllib3Response:
