@@ -6,6 +6,8 @@ import logging
 import queue
 import threading
 import time
+import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
@@ -20,6 +22,7 @@ __all__ = ["Race", "Won"]
 log = logging.getLogger("robustfetch")
 
 _Outcome = Union[Opened, SourceFailed, BaseException]
+OnHead = Callable[[str, Mapping[str, str]], None]
 
 
 @dataclass
@@ -61,8 +64,11 @@ class Race:
     :param staging: the file the winner will stream into (read here, never written).
     :param sources: the request's sources; the list may grow while the race runs.
     :param eligible: whether a source may be started early as a hedge.
+    :param resume: whether a source's request continues the staged bytes.
+    :param on_head: what a source's good head is shown to (``Link`` duplicates).
     :param hedge_after: seconds of silence before the next source joins.
     :param deadline_at: the request's deadline, if any.
+    :param home: the request's first URL (where credentials may go).
     """
 
     def __init__(
@@ -71,13 +77,21 @@ class Race:
         staging: Staging,
         sources: list[Source],
         eligible: Callable[[Source], bool],
+        resume: Callable[[Source], bool],
+        on_head: Callable[[Source], Optional[OnHead]],
         hedge_after: float,
         deadline_at: Optional[float],
+        home: Optional[str] = None,
     ) -> None:
         self._transfer = transfer
         self._staging = staging
         self._sources = sources
         self._eligible = eligible
+        self._resume = resume
+        self._home = home
+        self._on_head = on_head
+        #: The source that won instead of the one walked to (set by the caller, read once).
+        self.switched: Optional[Source] = None
         self._hedge_after = hedge_after
         self._deadline_at = deadline_at
         self._events: queue.Queue[_Contender] = queue.Queue()
@@ -90,7 +104,7 @@ class Race:
         """Whether another source's request is still running or waiting to be walked to."""
         return bool(self._running or self._finished)
 
-    def open(self, source: Source, resume: bool) -> Won:
+    def open(self, source: Source) -> Won:
         """The first good head among ``source`` and the hedges started while it was silent.
 
         :raises SourceFailed: ``source`` failed (its own failure, as if tried alone).
@@ -103,10 +117,15 @@ class Race:
             if self._next_after(source) is None and not self._running:
                 # Nothing to race: ask on this thread, as without hedging.
                 opened = self._transfer.request(
-                    source.url, self._staging, self._deadline_at, resume
+                    source.url,
+                    self._staging,
+                    self._deadline_at,
+                    self._resume(source),
+                    on_head=self._on_head(source),
+                    home=self._home,
                 )
                 return Won(source, opened)
-            contender = self._start(source, resume)
+            contender = self._start(source)
         latest: Optional[float] = max(c.started for c in self._running.values())
         while True:
             wait = None if latest is None else max(latest + self._hedge_after - time.monotonic(), 0)
@@ -121,7 +140,7 @@ class Race:
                         time.monotonic() - contender.started,
                         hedge.url,
                     )
-                    latest = self._start(hedge, resume).started
+                    latest = self._start(hedge).started
                 else:
                     latest = None  # nothing left to hedge with: wait for what runs
                 continue
@@ -201,9 +220,10 @@ class Race:
             log.info("%s: %s: %s", attempt.url, attempt.reason, attempt.detail)
         return Won(winner.source, winner.outcome, others)
 
-    def _start(self, source: Source, resume: bool) -> _Contender:
+    def _start(self, source: Source) -> _Contender:
         contender = _Contender(source)
         self._running[id(source)] = contender
+        resume = self._resume(source)
         thread = threading.Thread(
             target=self._run, args=(contender, resume), name="robustfetch-hedge", daemon=True
         )
@@ -220,9 +240,13 @@ class Race:
                 resume,
                 cancel=contender.cancel,
                 restart=contender.request_restart,
+                on_head=self._on_head(contender.source),
+                home=self._home,
             )
         except BaseException as exc:  # handed to the thread that waits for it
             outcome = exc
+            if isinstance(exc, SourceFailed):
+                _release_frames(exc)
         with self._lock:
             late = self._closed or contender.cancel.cancelled
             if not late:
@@ -251,6 +275,21 @@ class Race:
                 return candidate
             return None  # an ineligible source in the way: hedging stops before it
         return None
+
+
+def _release_frames(exc: BaseException) -> None:
+    """Drop the locals of the frames ``exc`` and its causes went through.
+
+    A library that fails half-way (urllib3 rejecting a head) may leave its
+    connection to be closed by the garbage collector; handed to another
+    thread, the exception would keep it open until then.
+    """
+    seen: set[int] = set()
+    item: Optional[BaseException] = exc
+    while item is not None and id(item) not in seen:
+        seen.add(id(item))
+        traceback.clear_frames(item.__traceback__)
+        item = item.__cause__ or item.__context__
 
 
 def _since(contender: _Contender) -> float:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ..errors import Attempt, FetchError, Reason, SourceFailed
 from ..options import Options
@@ -28,6 +28,9 @@ from ..store.health import HealthStore
 from ..store.staging import Staging
 from ..transport import Transport
 from .transfer import Transfer
+
+if TYPE_CHECKING:
+    from .hedge import Race
 
 __all__ = ["Engine"]
 
@@ -225,13 +228,21 @@ class Engine:
         attempts: list[Attempt] = []
         sources = list(job.sources)
         later = LaterSources(self.transfer, self.options, job.name, job.expected, deadline_at)
+        race = self._race(job, staging, sources, deadline_at, later)
         try:
             index = 0
             while index < len(sources) or self._add_later(later, sources, attempts):
                 source = sources[index]
                 index += 1
                 last = index == len(sources)
-                if self._try_source(source, job, staging, deadline_at, last, attempts, later):
+                ok = self._try_source(
+                    source, job, staging, deadline_at, last, attempts, later, race
+                )
+                if race is not None and race.switched is not None:
+                    # A hedge won: the walk goes on after it (its order is unchanged).
+                    source, race.switched = race.switched, None
+                    index = next(i for i, s in enumerate(sources) if s is source) + 1
+                if ok:
                     return self._commit(job, source.url, staging, attempts, source)
                 ref = sdist_ref(source.url)
                 if ref is not None and later.pypi_ref is None and _not_found(attempts):
@@ -242,7 +253,44 @@ class Engine:
             attempts += [
                 Attempt(s.url, abort.reason, abort.detail) for s in sources if s.url not in done
             ]
+        finally:
+            if race is not None:
+                race.close()
         raise FetchError(_summary(job, attempts), attempts)
+
+    def _race(
+        self,
+        job: Job,
+        staging: Staging,
+        sources: list[Source],
+        deadline_at: Optional[float],
+        later: LaterSources,
+    ) -> Optional[Race]:
+        """Hedging for this request's sources (``hedge_after``), if it has more than one."""
+        hedge_after = self.options.hedge_after
+        if hedge_after is None or len(sources) < 2:
+            return None
+        from .hedge import Race  # threads only for requests with something to race
+
+        def eligible(candidate: Source) -> bool:
+            # Its bytes must fit the staging file's hash state as it is now.
+            return {**job.expected, **candidate.expected} == staging.expected
+
+        def on_head(candidate: Source) -> Callable[[str, Mapping[str, str]], None]:
+            expected = {**job.expected, **candidate.expected}
+            return lambda url, headers: later.learn(url, headers, expected)
+
+        return Race(
+            self.transfer,
+            staging,
+            sources,
+            eligible,
+            lambda candidate: _may_resume(staging, candidate.url),
+            on_head,
+            hedge_after,
+            deadline_at,
+            home=job.url,
+        )
 
     def _add_later(
         self, later: LaterSources, sources: list[Source], attempts: list[Attempt]
@@ -277,6 +325,7 @@ class Engine:
         last: bool,
         attempts: list[Attempt],
         later: Optional[LaterSources] = None,
+        race: Optional[Race] = None,
     ) -> bool:
         """Try ``source`` (again, for transient failures); True when ``staging`` is verified.
 
@@ -307,9 +356,16 @@ class Engine:
             resume = _may_resume(staging, source.url)
             offset = staging.size if resume else 0
             try:
-                self.transfer.fetch(
-                    source.url, staging, deadline_at, resume, on_head=on_head, home=job.url
-                )
+                if race is not None and tries == 0:
+                    won = race.open(source)
+                    attempts.extend(won.others)
+                    if won.source is not source:
+                        race.switched = source = won.source
+                    self.transfer.receive(won.opened, staging, deadline_at)
+                else:
+                    self.transfer.fetch(
+                        source.url, staging, deadline_at, resume, on_head=on_head, home=job.url
+                    )
             except SourceFailed as failure:
                 if failure.reason is Reason.HASH_MISMATCH and source.expected:
                     listed = ", ".join(sorted(source.expected))
@@ -336,6 +392,8 @@ class Engine:
                     raise _Abort(
                         Reason.IO_ERROR, "not tried after the local I/O error above"
                     ) from None
+                if race is not None and race.busy():
+                    return False  # the next source is already being asked: no retry now
                 if not should_retry(failure, tries, self.options.retries, last):
                     return False
                 delay = retry_delay(

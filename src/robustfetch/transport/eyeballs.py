@@ -1,4 +1,4 @@
-"""Connecting to a host: its addresses raced, IPv6 and IPv4 interleaved (Happy Eyeballs, RFC 8305)."""
+"""Connecting to a host: its addresses raced, IPv6 and IPv4 interleaved (RFC 8305)."""
 
 from __future__ import annotations
 
