@@ -18,14 +18,15 @@ from ..policy.digests import Verifier
 from ..policy.headers import parse_content_length, parse_content_range_start
 from ..policy.hops import follow_redirect, is_redirect
 from ..policy.secrets import redact
-from ..policy.sniff import SNIFF_BYTES, describe_bytes, describe_error_page, is_error_page
-from ..policy.urls import default_port, filename_from_url, is_ip_literal, local_path
-from ..policy.witness import WANT_REPR_DIGEST, disagreement, server_digests
+from ..policy.sniff import describe_bytes, describe_error_page
+from ..policy.urls import default_port, is_ip_literal, local_path
+from ..policy.witness import WANT_REPR_DIGEST
 from ..results import ProgressEvent
 from ..store.staging import Staging
 from ..transport import Response, Transport, TransportError
 from ..transport.cancel import Cancel
 from ..transport.faults import classify_exception
+from .checks import Sniff, check_witness
 from .sink import THREADED_MIN, Sink
 
 __all__ = ["Opened", "Transfer"]
@@ -322,9 +323,9 @@ class Transfer:
             response.close()
             raise
         staging.describe(url, _validator(response.headers))
-        sniff = _Sniff(response, url, requested or url, staging.name, offset)
+        sniff = Sniff(response, url, requested or url, staging.name, offset)
         try:
-            _check_witness(response, staging.verifier, offset)
+            check_witness(response, staging.verifier, offset)
         except SourceFailed:
             response.close()
             staging.restart()
@@ -370,7 +371,7 @@ class Transfer:
         offset: int,
         total: Optional[int],
         deadline_at: Optional[float],
-        sniff: Optional[_Sniff] = None,
+        sniff: Optional[Sniff] = None,
     ) -> int:
         """Feed the body to ``sink``, enforcing max_size, min_speed and the deadline.
 
@@ -551,7 +552,7 @@ def _check_complete(
     length: Optional[int],
     size: Optional[int],
     verifier: Verifier,
-    sniff: Optional[_Sniff] = None,
+    sniff: Optional[Sniff] = None,
 ) -> None:
     if length is not None and received < length:
         raise SourceFailed(
@@ -570,58 +571,6 @@ def _check_complete(
             Reason.HASH_MISMATCH,
             f"{algorithm} mismatch: expected {expected}, got {actual} ({received} bytes){looks}",
         )
-
-
-def _check_witness(response: Response, verifier: Verifier, offset: int) -> None:
-    """Make the server's digest of a full answer a requirement, or fail if it contradicts one."""
-    announced = server_digests(response.headers, response.status, offset)
-    if not announced:
-        return
-    expected = {name: found for name in announced if (found := verifier.accepts(name))}
-    conflict = disagreement(expected, announced)
-    if conflict is not None:
-        raise SourceFailed(
-            Reason.HASH_MISMATCH, f"the server's digest header says {conflict}; not downloaded"
-        )
-    for name, digest in announced.items():
-        verifier.require(name, {digest}, "server")
-
-
-class _Sniff:
-    """The first bytes of a body: an HTML page where a file was expected ends the try at once."""
-
-    def __init__(
-        self, response: Response, url: str, requested: str, name: str, offset: int
-    ) -> None:
-        self.status = response.status
-        self.content_type = response.headers.get("Content-Type")
-        self.url, self.requested, self.offset = url, requested, offset
-        if not name:
-            try:
-                name = filename_from_url(requested)
-            except ValueError:
-                name = ""
-        self.name = name
-        self.head = b""
-        #: Still looking: the first bytes are not all in yet.
-        self.wanted = True
-
-    def check(self, chunk: bytes | memoryview, start: bytes | memoryview) -> None:
-        """Look at one more read (``b""`` at the end of the body).
-
-        :param chunk: the bytes just read.
-        :param start: the body so far, as far as it is at hand (for the page's title).
-        """
-        if not self.wanted:
-            return
-        self.head += bytes(chunk[: SNIFF_BYTES - len(self.head)])
-        # A resumed body starts mid-file: only its Content-Type says anything.
-        head = self.head if self.offset == 0 else b""
-        if is_error_page(self.content_type, head, self.name):
-            page = bytes(start[:_ERROR_BODY]) if len(start) > len(self.head) else self.head
-            detail = describe_error_page(page, self.status, self.url, self.requested)
-            raise SourceFailed(Reason.ERROR_PAGE, detail, self.status)
-        self.wanted = len(self.head) < SNIFF_BYTES and bool(chunk)
 
 
 def _drain(response: Response) -> bytes:
