@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -91,6 +92,32 @@ def test_silent_primary_is_raced_by_the_fallback_and_closed(
     assert (dest_dir / "f.bin").read_bytes() == DATA
     # The loser's connection is closed, not left to its stall_timeout.
     assert silent.closed.wait(SLOW / 2)
+
+
+def test_a_primary_that_never_accepts_is_raced_too(
+    https_server: Any, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """The primary's accept queue is full: its SYNs are dropped, connect() hangs."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.3", 0))
+    hole.listen(0)
+    fillers = [socket.socket() for _ in range(3)]
+    try:
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(hole.getsockname())
+        primary = f"https://127.0.0.3:{hole.getsockname()[1]}/f.bin"
+        fallback = https_server.route("/f.bin", body=DATA)
+        options = {**opts, "connect_timeout": SLOW, "hedge_after": 0.2}
+        result = robustfetch.fetch(primary, DIGEST, [fallback], dest=dest_dir, **options)
+    finally:
+        for filler in fillers:
+            filler.close()
+        hole.close()
+    assert [(a.url, a.reason) for a in result.attempts] == [
+        (primary, Reason.SUPERSEDED),
+        (fallback, None),
+    ]
 
 
 def test_a_late_primary_still_wins_and_the_hedge_is_closed(
