@@ -230,6 +230,10 @@ class Engine:
         later = LaterSources(self.transfer, self.options, job.name, job.expected, deadline_at)
         race = self._race(job, staging, sources, deadline_at, later)
         try:
+            if self.options.split > 1:
+                served = self._split(job, staging, sources, deadline_at, attempts)
+                if served is not None:
+                    return self._commit(job, served.url, staging, attempts, served)
             index = 0
             while index < len(sources) or self._add_later(later, sources, attempts):
                 source = sources[index]
@@ -257,6 +261,41 @@ class Engine:
             if race is not None:
                 race.close()
         raise FetchError(_summary(job, attempts), attempts)
+
+    def _split(
+        self,
+        job: Job,
+        staging: Staging,
+        sources: list[Source],
+        deadline_at: Optional[float],
+        attempts: list[Attempt],
+    ) -> Optional[Source]:
+        """With ``split``: the file in segments from several sources at once, if it can be.
+
+        It needs the size, a pinned hash (the only judge of a mix of sources)
+        and two usable sources; otherwise, or when a segment fails or the whole
+        does not verify, the sources are tried one at a time as usual.
+        Returns the first segment's source when the file verified.
+        """
+        from .split import MIN_SEGMENT, SplitDownload
+
+        total = self.options.size
+        if total is None or staging.size or not staging.pinned:
+            return None
+        usable = [
+            s
+            for s in sources
+            if s.blocked_by is None
+            and s.url.startswith(("https:", "http:"))
+            and {**job.expected, **s.expected} == staging.expected
+        ]
+        count = min(self.options.split, len(usable), total // MIN_SEGMENT)
+        if count < 2:
+            return None
+        download = SplitDownload(self.transfer, staging, deadline_at, home=job.url)
+        ok, tried = download.run(usable[:count], total)
+        attempts += tried
+        return usable[0] if ok else None
 
     def _race(
         self,

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
@@ -28,6 +29,9 @@ __all__ = ["Staging", "sync_data"]
 
 _READ = 1 << 20
 _META_MAX = 64 << 10  # a validator file is a few hundred bytes; anything bigger is not ours
+
+# Where os.pwrite is missing, segments share the file position: one writer at a time.
+_POSITION = threading.Lock()
 
 
 class Staging:
@@ -166,6 +170,32 @@ class Staging:
         self.verifier.update(data)
         if self._crash == "write":
             crash_point("write")
+
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` at ``offset`` (a segment of a split download), thread-safely.
+
+        The hash state is not touched: :meth:`rehash` reads the whole file back
+        once every segment is in.
+        """
+        assert self._file is not None, "restart() first"
+        fd = self._file.fileno()
+        view = memoryview(data)
+        while view:
+            if hasattr(os, "pwrite"):
+                written = os.pwrite(fd, view, offset)
+            else:  # Windows: one writer at a time moves the shared position
+                with _POSITION:
+                    os.lseek(fd, offset, os.SEEK_SET)
+                    written = os.write(fd, view)
+            view, offset = view[written:], offset + written
+
+    def rehash(self) -> None:
+        """Hash the file as it is now, from its first byte (after :meth:`write_at`)."""
+        assert self._file is not None, "restart() first"
+        self.verifier = Verifier(self.expected)
+        self._file.seek(0)
+        for block in iter(self._read, b""):
+            self.verifier.update(block)
 
     def sync(self) -> None:
         """Make what was written so far durable."""
