@@ -97,3 +97,26 @@ def test_a_close_delimited_body_cut_by_the_deadline_is_not_a_complete_file(
 
 def os_listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_name_look_up_that_hangs_ends_at_the_deadline(
+    opts: dict[str, Any], dest_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import threading
+
+    guarded = socket.getaddrinfo
+    released = threading.Event()
+
+    def hanging(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow.example.test":
+            released.wait(HANG_GUARD + 2)  # a resolver that does not answer
+            raise socket.gaierror(socket.EAI_AGAIN, "no answer")
+        return guarded(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    try:
+        error = fetch_failure("https://slow.example.test/f.bin", opts, dest_dir)
+    finally:
+        released.set()
+    assert [a.reason for a in error.attempts] == [Reason.TIMEOUT]

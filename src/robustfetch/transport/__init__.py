@@ -81,6 +81,7 @@ class TransportSettings:
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
         """:meth:`Transport.connect_time`, shared by the implementations."""
         from ..policy.urls import normalise_host
+        from .eyeballs import connect
         from .proxies import proxy_for
 
         parts = urlsplit(url)
@@ -91,7 +92,7 @@ class TransportSettings:
         address = self.target_for(host, port) or (host, port)
         started = time.monotonic()
         try:
-            socket.create_connection(address, timeout=timeout).close()
+            connect(address, timeout, deadline_at=started + timeout).close()  # hung look-ups too
         except OSError:
             return None
         return time.monotonic() - started

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from .cancel import Cancel
+from .resolve import lookup
 
 __all__ = ["ATTEMPT_DELAY", "connect", "interleave"]
 
@@ -34,12 +35,14 @@ def connect(
     source_address: Optional[tuple[str, int]] = None,
     socket_options: Sequence[tuple[int, int, Any]] = (),
     delay: float = ATTEMPT_DELAY,
+    deadline_at: Optional[float] = None,
 ) -> socket.socket:
     """A connected socket to ``address``, as ``socket.create_connection`` gives.
 
     A host with several addresses has them tried in :func:`interleave` order,
     each started ``delay`` seconds after the one before (or at once when the
     one before failed); the first to connect wins and the others are closed.
+    The name look-up gives up at ``deadline_at`` (:func:`~.resolve.lookup`).
     One dead address costs ``delay``, not ``timeout``. ``timeout`` bounds the
     whole race and is left set on the socket returned.
 
@@ -48,7 +51,7 @@ def connect(
     :raises OSError: every address failed (the first failure is raised).
     """
     host, port = address
-    infos = interleave(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+    infos = interleave(lookup(host, port, deadline_at))
     if not infos:
         raise OSError(f"getaddrinfo returned no address for {host!r}")
     if len(infos) == 1:

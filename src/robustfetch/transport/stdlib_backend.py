@@ -172,7 +172,13 @@ class StdlibTransport:
             dial = _proxy_address(proxy)
         try:
             # A host's addresses are raced (Happy Eyeballs); cancel wakes a hedge that lost.
-            sock = connect(dial, timeout, cancel=cancel, socket_options=_NODELAY)
+            sock = connect(
+                dial,
+                timeout,
+                cancel=cancel,
+                socket_options=_NODELAY,
+                deadline_at=None if watch is None else watch.deadline_at,
+            )
         except OSError as exc:
             raise TransportError(str(exc), via_proxy=proxy is not None, connecting=True) from exc
         if watch is not None:

@@ -49,6 +49,11 @@ def _watch_socket(sock: Any) -> None:
         cancel.watch(sock)
 
 
+def _deadline_at() -> Optional[float]:
+    watch: Optional[Watch] = getattr(_current, "watch", None)
+    return None if watch is None else watch.deadline_at
+
+
 def _new_conn(conn: HTTPConnection) -> socket.socket:
     """urllib3's ``_new_conn``, with the host's addresses raced and the socket cancellable."""
     try:
@@ -57,6 +62,7 @@ def _new_conn(conn: HTTPConnection) -> socket.socket:
             conn.timeout,
             cancel=getattr(_current, "cancel", None),
             source_address=conn.source_address,
+            deadline_at=_deadline_at(),
             socket_options=conn.socket_options or (),
         )
     except socket.gaierror as exc:
