@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from pathlib import Path
@@ -86,3 +87,82 @@ def test_a_duplicate_may_not_point_at_a_local_file(
     with pytest.raises(FetchError) as info:
         robustfetch.fetch(url, DIGEST, dest=dest_dir, **opts)
     assert [a.url for a in info.value.attempts] == [url]
+
+
+def test_duplicates_on_a_redirect_are_learnt(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """MirrorBrain announces the copies on its 302; the mirror it picked may fail."""
+    duplicate = https_server.route("/copy/f.bin", body=DATA)
+    broken = https_server.route("/picked/f.bin", status=404)
+    url = https_server.route(
+        "/f.bin",
+        status=302,
+        headers={"Location": broken, "Link": f"<{duplicate}>; rel=duplicate; pri=1"},
+    )
+    result = robustfetch.fetch(url, DIGEST, dest=dest_dir, **opts)
+    assert result.path.read_bytes() == DATA
+    assert [(a.url, a.reason) for a in result.attempts] == [
+        (url, Reason.NOT_FOUND),
+        (duplicate, None),
+    ]
+
+
+def test_duplicates_vouched_for_by_a_server_digest(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """No pin, but the answer's ``Repr-Digest`` vouches for the bytes its duplicates hold."""
+    duplicate = https_server.route("/mirror/f.bin", body=DATA)
+    digest = base64.b64encode(bytes.fromhex(DIGEST)).decode()
+    url = https_server.route(
+        "/f.bin",
+        body=DATA,
+        truncate_after=100_000,
+        headers={"Link": f"<{duplicate}>; rel=duplicate", "Repr-Digest": f"sha-256=:{digest}:"},
+    )
+    result = robustfetch.fetch(url, dest=dest_dir, **opts)
+    assert result.path.read_bytes() == DATA and result.url == duplicate
+    assert result.verified_by == "server"
+    assert [a.reason for a in result.attempts] == [Reason.TRUNCATED, None]
+
+
+def test_a_server_digest_vouches_only_for_the_bytes_it_names(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """A duplicate with other bytes than the announcing answer's digest says is a mismatch."""
+    duplicate = https_server.route("/mirror/f.bin", body=b"x" * len(DATA))
+    digest = base64.b64encode(bytes.fromhex(DIGEST)).decode()
+    url = https_server.route(
+        "/f.bin",
+        body=DATA,
+        truncate_after=100_000,
+        headers={"Link": f"<{duplicate}>; rel=duplicate", "Repr-Digest": f"sha-256=:{digest}:"},
+    )
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(url, dest=dest_dir, **opts)
+    assert [(a.url, a.reason) for a in info.value.attempts] == [
+        (url, Reason.TRUNCATED),
+        (duplicate, Reason.HASH_MISMATCH),
+    ]
+
+
+def test_a_digest_header_on_a_redirect_vouches_for_nothing(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """A 302's digest describes the redirect's own body, not the file: no duplicate is used."""
+    duplicate = https_server.route("/copy/f.bin", body=DATA)
+    broken = https_server.route("/picked/f.bin", body=DATA, truncate_after=1000)
+    digest = base64.b64encode(bytes.fromhex(DIGEST)).decode()
+    url = https_server.route(
+        "/f.bin",
+        status=302,
+        headers={
+            "Location": broken,
+            "Link": f"<{duplicate}>; rel=duplicate",
+            "Repr-Digest": f"sha-256=:{digest}:",
+        },
+    )
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(url, dest=dest_dir, **opts)
+    assert [a.reason for a in info.value.attempts] == [Reason.TRUNCATED]
+    assert https_server.hits("/copy/f.bin") == 0

@@ -528,7 +528,7 @@ class Engine:
         log.info("%s: saved %s (%d bytes, sha256 %s)", url, target, size, sha256)
         by = verified_by(
             job.pinned_by if is_pinned(job.expected) else None,
-            source.origin if source is not None else "",
+            (source.listed_by or source.origin) if source is not None else "",
             source.expected if source is not None else {},
             "server" in staging.verifier.origins,
         )

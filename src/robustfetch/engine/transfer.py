@@ -77,7 +77,9 @@ class Transfer:
         or (after :class:`SourceFailed`) a clean prefix to resume, or nothing.
         ``address`` pins the connection to ``address_at``'s origin (default:
         ``url``'s, the first hop) to one resolved address;
-        ``on_head`` sees the final URL and headers of each answer (``Link`` duplicates);
+        ``on_head`` sees the URL and head of each answer that names duplicates:
+        every redirect hop (only its ``Link``: MirrorBrain's 302), a 206 (its
+        ``Link``) and a 200 (all of it, digest headers included);
         ``home`` is the request's first URL, whose origin alone receives the
         credential headers of the ``headers`` option.
         """
@@ -131,9 +133,13 @@ class Transfer:
             home=home,
             address_at=address_at,
             cancel=cancel,
+            on_redirect=on_head,
         )
-        if on_head is not None and response.status in (200, 206):
+        if on_head is not None and response.status == 200:
             on_head(current, response.headers)
+        elif on_head is not None and response.status == 206 and "Link" in response.headers:
+            # A partial answer's digest headers do not describe the whole file.
+            on_head(current, {"Link": response.headers["Link"]})
         if offset and response.status == 206:
             start = _range_start(response.headers)
             if start != offset:
@@ -220,8 +226,11 @@ class Transfer:
         hop: str = "source",
         address_at: Optional[str] = None,
         cancel: Optional[Cancel] = None,
+        on_redirect: Optional[Callable[[str, Mapping[str, str]], None]] = None,
     ) -> tuple[Response, str]:
         """The response head of ``url`` after redirects, and the URL that gave it.
+
+        ``on_redirect`` sees each redirect hop's URL and ``Link`` header, if it has one.
 
         Every hop passes the access gate (:func:`~robustfetch.policy.access.check_hop`:
         allow/block rules, plain http) before its connection is opened, and gets
@@ -274,6 +283,8 @@ class Transfer:
             if not is_redirect(response.status, response.headers):
                 return response, current
             _drain(response)
+            if on_redirect is not None and "Link" in response.headers:
+                on_redirect(current, {"Link": response.headers["Link"]})
             target = follow_redirect(
                 current,
                 response.headers["Location"],

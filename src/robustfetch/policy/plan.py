@@ -65,12 +65,15 @@ class Source:
     :param origin: ``"hashed_mirror"``, ``"url"``, ``"fallback"``, ``"mirror"`` or ``"pypi"``.
     :param blocked_by: the rule that forbids this host, if one does.
     :param expected: digests known for this source only (PyPI's listing).
+    :param listed_by: who vouched for ``expected`` when not ``origin`` itself:
+        ``"server"`` for a duplicate that a digest header vouched for.
     """
 
     url: str
     origin: str
     blocked_by: Optional[str] = None
     expected: Mapping[str, DigestValue] = field(default_factory=dict)
+    listed_by: Optional[str] = None
 
 
 def plan_sources(

@@ -141,13 +141,14 @@ def verified_by(
 
     :param pinned: who pinned a strong hash (``"pin"``, or ``"metalink"`` for a
         request read from one), ``None`` when nothing strong was pinned.
-    :param origin: the origin of the source that served the bytes.
-    :param listed: the digests that source came with (an index's or Metalink's).
+    :param origin: who listed the digests the source that served the bytes came
+        with (its origin, or ``"server"`` for a duplicate a digest header vouched for).
+    :param listed: the digests that source came with (an index's, Metalink's, server's).
     :param server: a strong server digest was checked.
     """
 
     if pinned:
         return pinned
     if is_pinned(listed):
-        return "metalink" if origin == "metalink" else "index"
+        return origin if origin in ("metalink", "server") else "index"
     return "server" if server else None

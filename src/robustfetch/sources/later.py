@@ -14,6 +14,7 @@ from ..policy.index_pages import link_refused
 from ..policy.metalink import duplicate_links
 from ..policy.plan import Source
 from ..policy.pypi import SdistRef
+from ..policy.witness import combine, server_digests
 from .find_links import find_links_sources
 from .getter import DocumentGetter
 from .index import index_sources
@@ -58,20 +59,31 @@ class LaterSources:
     ) -> None:
         """Note the ``Link: rel=duplicate`` copies an answer names, if a hash vouches for them.
 
-        Without a pinned or vouched-for hash, nothing would check that a
-        duplicate holds the same bytes: such announcements are ignored.
+        The hash is pinned, listed with the source (``expected``), or announced
+        by the answer itself (``Repr-Digest``; the transfer passes digest
+        headers only for a complete 200). Without any, nothing would check that
+        a duplicate holds the same bytes: such announcements are ignored.
         """
         header = headers.get("Link")
-        if not header or not is_pinned(expected):
+        if not header:
             return
-        witness = {k: v for k, v in expected.items() if k not in self.lookup.expected}
+        announced = server_digests(headers, 200)
+        vouched = combine(expected, announced)
+        if isinstance(vouched, str) or not is_pinned(vouched):
+            return  # a contradicting answer fails its own try; nothing vouches for its copies
+        witness = {k: v for k, v in vouched.items() if k not in self.lookup.expected}
+        # The server alone vouched when the source came with no listing of its own.
+        listed = set(expected) - set(self.lookup.expected)
+        listed_by = "server" if witness and not listed else None
         rules = self.lookup.rules
         for target in duplicate_links(header, url):
             if link_refused(target, self.lookup.pinned, self.options.allow_http, False):
                 log.info("%s: duplicate %s ignored (scheme not allowed)", url, target)
                 continue
             blocked = rules.blocked_by(target)
-            source = Source(target, "duplicate", str(blocked) if blocked else None, witness)
+            source = Source(
+                target, "duplicate", str(blocked) if blocked else None, witness, listed_by
+            )
             with self._lock:
                 if len(self._duplicates) < _MAX_DUPLICATES and source not in self._duplicates:
                     log.info("%s: announces a duplicate at %s", url, target)
