@@ -108,8 +108,8 @@ def test_redact_masks_urls_and_remembered_values() -> None:
     )
     assert "tok-remembered-1" not in text and "pass-remembered" not in text
     assert "socks5://bob:***@p:1" in text and "https://***@h/" in text
-    assert secrets.redact("no secrets here: https://h.example/f") == (
-        "no secrets here: https://h.example/f"
+    assert secrets.redact("nothing to hide: https://h.example/f") == (
+        "nothing to hide: https://h.example/f"
     )
 
 
