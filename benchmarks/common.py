@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from dummyserver import pki
 from dummyserver.nginx import Nginx, find_nginx
 
 __all__ = [
@@ -51,10 +52,12 @@ class Sizes:
     peer_timeout: float  # the urllib and curl timeouts there (pip's default is 15 s)
     rounds: int
     import_rounds: int  # interpreter starts are short and noisy: more of them
+    mirrored: int = 64 * MiB  # bytes of the file on the throttled mirrors (case 7)
+    mirror_rate: str = "8m"  # nginx limit_rate of each mirror connection
 
 
-FULL = Sizes(256 * MiB, 500, 16 * KiB, (512 * MiB, 1024 * MiB), 2.0, 15.0, 5, 20)
-QUICK = Sizes(8 * MiB, 50, 16 * KiB, (64 * MiB, 128 * MiB), 1.0, 2.0, 2, 6)
+FULL = Sizes(128 * MiB, 300, 16 * KiB, (512 * MiB, 1024 * MiB), 2.0, 15.0, 5, 20)
+QUICK = Sizes(8 * MiB, 50, 16 * KiB, (64 * MiB, 128 * MiB), 1.0, 2.0, 2, 6, 8 * MiB)
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Context:
     key_file: Path
     digests: dict[str, str]  # served path ("/big.bin") -> sha256
     env: dict[str, str]  # environment of every child process
+    leaf: Optional[pki.LeafCert] = None  # nginx's certificate, for more servers (case 7)
     python: str = sys.executable
 
     def url(self, path: str) -> str:

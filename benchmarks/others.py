@@ -79,6 +79,9 @@ def _stop(process: subprocess.Popen[str], stdin: IO[str]) -> None:
         process.wait(15)
 
 
+DEFAULTS = "robustfetch.fetch (default options)"
+
+
 def hanging_source(ctx: Context) -> CaseResult:
     stall, peer = ctx.sizes.stall, ctx.sizes.peer_timeout
     rf = f"robustfetch.fetch(stall_timeout={stall:g})"
@@ -88,6 +91,7 @@ def hanging_source(ctx: Context) -> CaseResult:
     fallback, digest = ctx.url(path), ctx.digests[path]
     context = ssl.create_default_context(cafile=str(ctx.ca_file))
     seen: list[str] = []
+    seen_default: list[str] = []
     with _hanging_server(ctx) as primary:
 
         def ours() -> None:
@@ -125,8 +129,18 @@ def hanging_source(ctx: Context) -> CaseResult:
             if out.stat().st_size != MiB:
                 raise RuntimeError("the fallback's file did not arrive")
 
+        def defaults() -> None:
+            result = robustfetch.fetch(
+                primary, digest, [fallback], dest=out, cache_dir=None, ca_bundle=ctx.ca_file
+            )
+            reasons = [str(a.reason.value if a.reason else "ok") for a in result.attempts]
+            seen_default.append(" → ".join(reasons))
+            if result.url != fallback:
+                raise RuntimeError(f"served by {result.url}")
+
         tools = [
             Tool(rf, ours, check),
+            Tool(DEFAULTS, defaults, check, reference=DEFAULTS),
             Tool(f"urllib loop [primary, fallback], timeout={peer:g}", urllib_loop, check),
             Tool(f"curl --max-time {peer:g}, then the fallback", curl, check),
         ]
@@ -139,11 +153,22 @@ def hanging_source(ctx: Context) -> CaseResult:
         measured += f"{max(ours_measure.values):.2f} s"
     met = None if ours_measure is None else max(ours_measure.values) <= limit
     case.targets.append(Target(f"success in ≤ stall_timeout + 0.5 s = {limit:g} s", measured, met))
+    default = case.get(DEFAULTS)
+    worst = None if default is None else max(default.values)
+    case.targets.append(
+        Target(
+            "default options (hedge_after=2): success in ≤ 2.5 s",
+            "—" if worst is None else f"worst of {len(default.values)}: {worst:.2f} s",
+            None if worst is None else worst <= 2.5,
+        )
+    )
     case.notes += [
         "The primary is `dummyserver.Server` with `hang_before_headers=True` (TLS handshake"
         " done, request read, no answer), in a child process of its own so that its threads"
         " do not share a GIL with the client being timed; the fallback is nginx (1 MiB).",
-        f"robustfetch's attempts: {seen[0] if seen else '—'}. Peers: {peer:g} s is pip's"
+        f"robustfetch's attempts: {seen[0] if seen else '—'}; with the default options"
+        f" (connect_timeout=10, stall_timeout=30, hedge_after=2):"
+        f" {seen_default[0] if seen_default else '—'}. Peers: {peer:g} s is pip's"
         " default timeout; curl has no default, `--max-time` bounds the whole transfer.",
     ]
     return case

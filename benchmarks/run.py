@@ -6,7 +6,7 @@
     python benchmarks/run.py --case big_file --case many_files --rounds 3
 
 Cases: big_file (1), many_files (2), hanging_source (3), memory (4), imports (5),
-transports (6). Each tool runs --rounds times, round-robin. Every server (nginx,
+transports (6), mirrors (7). Each tool runs --rounds times, round-robin. Every server (nginx,
 the Python test server) listens on 127.0.0.1 only and is stopped by its PID.
 
 Installs nothing, except nginx-light with apt-get when nginx is missing (as
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import others, report, transfers  # noqa: E402
+from benchmarks import mirrors, others, report, transfers  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     FULL,
     QUICK,
@@ -56,6 +56,7 @@ CASES: dict[str, Callable[[Context], CaseResult]] = {
     "memory": others.memory,
     "imports": others.imports,
     "transports": transfers.transports,
+    "mirrors": mirrors.throttled_mirrors,
 }
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -151,6 +152,7 @@ def _context(sizes: Sizes, selected: Sequence[str], parent: Optional[Path]) -> I
                 key_file=key_file,
                 digests=digests,
                 env=_child_environment(work),
+                leaf=leaf,
             )
             ctx.clean_outputs()
             yield ctx
@@ -183,6 +185,8 @@ def _make_files(www: Path, sizes: Sizes, selected: Sequence[str]) -> dict[str, s
         digests["/big.bin"] = make_file(www / "big.bin", sizes.big)
     if "big_file" in selected:
         transfers.make_sdist(www, www / "big.bin")
+    if "mirrors" in selected:
+        digests["/mirrored.bin"] = make_file(www / "mirrored.bin", sizes.mirrored)
     if "memory" in selected:
         for size in sizes.memory:
             path = f"/mem-{size // MiB}.bin"

@@ -57,20 +57,24 @@ http {{
     ssl_protocols TLSv1.2 TLSv1.3;
     types {{ application/octet-stream bin; text/html html; }}
     default_type application/octet-stream;
+{reject}
     server {{
-        listen 127.0.0.1:{port} ssl default_server;
-        ssl_reject_handshake on;
-    }}
-    server {{
-        listen 127.0.0.1:{port} ssl;
+        listen 127.0.0.1:{port} ssl{named_default};
         server_name {names};
         ssl_certificate {work}/cert.pem;
         ssl_certificate_key {work}/key.pem;
         root {root};
         autoindex {autoindex};
+        limit_rate {limit_rate};
     }}
 }}
 """
+
+
+_REJECT = """    server {{
+        listen 127.0.0.1:{port} ssl default_server;
+        ssl_reject_handshake on;
+    }}"""
 
 
 def find_nginx() -> Optional[str]:
@@ -95,6 +99,10 @@ class Nginx:
         <bytes sent> "<request line>"`` (read by :meth:`connections`); ``False``
         turns logging off.
     :param autoindex: list folders (nginx's ``autoindex on``), as a find-links page.
+    :param limit_rate: bytes per second per connection (nginx's ``limit_rate``, e.g.
+        ``"8m"``), for a mirror that throttles each connection; ``None``: no limit.
+    :param sni_required: refuse handshakes without SNI (the default); ``False`` serves
+        them too (aria2c sends no SNI for ``localhost``).
 
     It runs in its own session and is stopped by its PID in :meth:`close`, which
     also runs when the interpreter exits, should a test forget it.
@@ -108,6 +116,8 @@ class Nginx:
         *,
         access_log: bool = True,
         autoindex: bool = False,
+        limit_rate: Optional[str] = None,
+        sni_required: bool = True,
     ) -> None:
         binary = binary or find_nginx()
         if binary is None:
@@ -115,6 +125,8 @@ class Nginx:
         self.root = Path(root)
         self.access_log = access_log
         self.autoindex = autoindex
+        self.limit_rate = limit_rate or "0"
+        self.sni_required = sni_required
         self.port = 0
         self.work = Path(tempfile.mkdtemp(prefix="dummyserver-nginx-"))
         self._running: list[subprocess.Popen[bytes]] = []
@@ -219,6 +231,9 @@ class Nginx:
                 root=self.root,
                 names=" ".join(SERVER_NAMES),
                 autoindex="on" if self.autoindex else "off",
+                limit_rate=self.limit_rate,
+                reject=_REJECT.format(port=self.port) if self.sni_required else "",
+                named_default="" if self.sni_required else " default_server",
                 access_log=f"{self.work}/access.log connections" if self.access_log else "off",
             )
             (self.work / "nginx.conf").write_text(config)
