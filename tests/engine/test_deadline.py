@@ -120,3 +120,15 @@ def test_a_name_look_up_that_hangs_ends_at_the_deadline(
     finally:
         released.set()
     assert [a.reason for a in error.attempts] == [Reason.TIMEOUT]
+
+
+def test_an_ftp_greeting_sent_one_byte_at_a_time_ends_at_the_deadline(
+    trickler: Trickle, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    https_url = trickler(b"", b"220-welcome, " + b"w" * 1000, kind=None)
+    url = "ftp" + https_url.removeprefix("https")
+    started = time.monotonic()
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(url, "0" * 64, dest=dest_dir, **{**opts, "deadline": DEADLINE})
+    assert time.monotonic() - started < HANG_GUARD
+    assert [a.reason for a in info.value.attempts] == [Reason.TIMEOUT]

@@ -58,6 +58,7 @@ class SchemeRouter:
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
                 address=address,
+                deadline_at=deadline_at,
             )
         return self.network.open(
             url,

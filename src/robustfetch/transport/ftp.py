@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from ..policy.headers import parse_digits
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
+from .watchdog import Watch, arm
 
 __all__ = ["FTP_PORT", "Credentials", "FtpResponse", "FtpTransport"]
 
@@ -53,15 +54,20 @@ class FtpTransport:
         connect_timeout: float,
         read_timeout: float,
         address: Optional[tuple[str, int]] = None,
+        deadline_at: Optional[float] = None,
     ) -> FtpResponse:
-        """Log in, ask for the file's size and start its transfer; the head of the answer."""
+        """Log in, ask for the file's size and start its transfer; the head of the answer.
+
+        ``deadline_at``: both connections are shut down then, whatever they are doing.
+        """
         parts = urlsplit(url)
         host = normalise_host(parts.hostname or "")
         port = parts.port or FTP_PORT
         target = address or self.settings.target_for(host, port) or (host, port)
         folder, _, name = parts.path.lstrip("/").rpartition("/")
         offset = _range_offset(headers.get("Range"))
-        ftp = ftplib.FTP(timeout=connect_timeout)
+        watch = arm(deadline_at)
+        ftp = _WatchedFTP(connect_timeout, watch)
         connecting = True
         try:
             ftp.connect(target[0], target[1])
@@ -76,15 +82,23 @@ class FtpTransport:
             size = _size(ftp, name)
             if size is not None and offset and offset >= size:
                 ftp.close()
+                if watch is not None:
+                    watch.cancel()
                 return FtpResponse.empty(416, {"Content-Range": f"bytes */{size}"})
             data, offset = _retrieve(ftp, name, offset)
+            if watch is not None:
+                watch.attach(data)
             data.settimeout(read_timeout)
             if ftp.sock is not None:
                 ftp.sock.settimeout(read_timeout)
-        except (OSError, EOFError, ftplib.Error) as exc:
+        except BaseException as exc:
             ftp.close()
-            raise TransportError(_describe(exc), connecting=connecting) from exc
-        return FtpResponse(ftp, data, offset, size)
+            if watch is not None:
+                watch.cancel()
+            if isinstance(exc, (OSError, EOFError, ftplib.Error)):
+                raise TransportError(_describe(exc), connecting=connecting) from exc
+            raise
+        return FtpResponse(ftp, data, offset, size, watch=watch)
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
         """Seconds a TCP connection to the server's control port takes; ``None`` if it fails."""
@@ -98,6 +112,28 @@ class FtpTransport:
         except OSError:
             return None
         return time.monotonic() - started
+
+
+class _WatchedFTP(ftplib.FTP):
+    """``ftplib.FTP`` whose control connection a deadline watch shuts down, greeting included."""
+
+    def __init__(self, timeout: float, watch: Optional[Watch]) -> None:
+        super().__init__(timeout=timeout)
+        self._watch = watch
+
+    def connect(
+        self, host: str = "", port: int = 0, timeout: float = -999, source_address: object = None
+    ) -> str:
+        # ftplib's own connect reads the greeting before a caller could watch the socket.
+        self.host, self.port = host, port
+        sock = socket.create_connection((host, port), self.timeout)
+        if self._watch is not None:
+            self._watch.attach(sock)
+        self.sock = sock
+        self.af = sock.family
+        self.file = sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
 
 
 class FtpResponse:
@@ -115,9 +151,11 @@ class FtpResponse:
         size: Optional[int],
         status: Optional[int] = None,
         headers: Optional[dict[str, str]] = None,
+        watch: Optional[Watch] = None,
     ) -> None:
         self._ftp = ftp
         self._data = data
+        self._watch = watch
         if status is not None:
             self.status = status
             self.headers: Mapping[str, str] = headers or {}
@@ -164,6 +202,8 @@ class FtpResponse:
         self.close()
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         data, self._data = self._data, None
         ftp, self._ftp = self._ftp, None
         if data is not None:
@@ -180,11 +220,13 @@ class FtpResponse:
         if ftp is None:
             return
         try:
-            ftp.voidresp()
+            ftp.voidresp()  # still watched: a final reply that never comes is the deadline's
         except (OSError, EOFError, ftplib.Error) as exc:
             raise TransportError(_describe(exc)) from exc
         finally:
             ftp.close()
+            if self._watch is not None:
+                self._watch.cancel()
 
 
 def _retrieve(ftp: ftplib.FTP, name: str, offset: int) -> tuple[socket.socket, int]:
