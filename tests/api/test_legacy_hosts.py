@@ -236,6 +236,40 @@ def test_user_rewrite_rule_redirects_to_a_mirror(
     assert [a.url for a in result.attempts] == [result.url]
 
 
+def test_the_original_url_is_tried_after_its_user_rewrite(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """Order of sources, step 2: the URL's repaired forms first, then the URL itself."""
+    url = https_server.route("/dist/f.bin", body=DATA)
+    mirror = https_server.route("/mirror/f.bin", status=404)
+    port = https_server.port
+    rule = rf"rewrite 127\.0\.0\.1:{port}/dist/(.*) 127.0.0.1:{port}/mirror/$1"
+    result = robustfetch.fetch(url, DIGEST, dest=dest_dir, rules=[rule], **opts)
+    assert result.url == url
+    assert [(a.url, a.reason) for a in result.attempts] == [
+        (mirror, Reason.NOT_FOUND),
+        (url, None),
+    ]
+
+
+def test_a_blocked_original_is_reported_after_its_rewrite(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    url = f"https://localhost:{https_server.port}/dist/f.bin"
+    mirror = https_server.route("/mirror/f.bin", status=404)
+    rules = [
+        f"rewrite localhost:{https_server.port}/dist/(.*) 127.0.0.1:{https_server.port}/mirror/$1",
+        "block localhost",
+    ]
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(url, DIGEST, dest=dest_dir, rules=rules, **opts)
+    assert [(a.url, a.reason) for a in info.value.attempts] == [
+        (mirror, Reason.NOT_FOUND),
+        (url, Reason.BLOCKED),
+    ]
+    assert https_server.hits("/dist/f.bin") == 0
+
+
 def test_malformed_config_file_names_the_line(tmp_path: Path, dest_dir: Path) -> None:
     config = tmp_path / "bad.cfg"
     config.write_text("block *\nredirect a b\n")

@@ -189,7 +189,7 @@ def _rules(*lines: str, builtin: bool = True) -> RuleSet:
     return RuleSet(tuple(parse_rules(lines)), builtin=builtin)
 
 
-def test_matching_rewrites_replace_the_url_in_rule_order() -> None:
+def test_matching_rewrites_come_first_in_rule_order_then_the_url() -> None:
     rs = _rules(
         "rewrite example.org/(.*) m1.example/$1",
         "rewrite nomatch/(.*) never.example/$1",
@@ -198,14 +198,20 @@ def test_matching_rewrites_replace_the_url_in_rule_order() -> None:
     assert rs.candidates("https://example.org/pub/f.tgz") == [
         "https://m1.example/pub/f.tgz",
         "http://m2.example/example.org/pub/f.tgz",
+        "https://example.org/pub/f.tgz",
     ]
 
 
-def test_keep_the_original_by_rewriting_it_to_itself() -> None:
+def test_an_identity_rewrite_changes_nothing_but_the_scheme() -> None:
     rs = _rules("rewrite example.org/(.*) m.example/$1", "rewrite (.*) $1")
     assert rs.candidates("https://example.org/f") == [
         "https://m.example/f",
         "https://example.org/f",
+    ]
+    assert rs.candidates("http://example.org/f") == [
+        "https://m.example/f",
+        "https://example.org/f",
+        "http://example.org/f",
     ]
 
 
@@ -227,31 +233,48 @@ def test_keep_the_original_by_rewriting_it_to_itself() -> None:
 )
 def test_replacement_syntax(replacement: str, expected: str) -> None:
     rs = _rules(rf"rewrite example\.org/(\w+)/([^/]+?)(-x)? {replacement}", builtin=False)
-    assert rs.candidates("http://example.org/pub/f.tgz") == [expected]
+    assert rs.candidates("http://example.org/pub/f.tgz") == [
+        expected,
+        "http://example.org/pub/f.tgz",
+    ]
 
 
 def test_rewrite_matches_the_whole_url_without_scheme_and_fragment() -> None:
     rs = _rules("rewrite example.org/(.*) m.example/$1", builtin=False)
     assert rs.candidates("https://example.org/f.tgz#sha256=ab") == [
-        "https://m.example/f.tgz#sha256=ab"
+        "https://m.example/f.tgz#sha256=ab",
+        "https://example.org/f.tgz#sha256=ab",
     ]
     # a partial match is no match
     assert rs.candidates("https://www.example.org/f.tgz") == ["https://www.example.org/f.tgz"]
     # the host is matched as written: (?i) ignores case
     assert rs.candidates("https://EXAMPLE.org/f") == ["https://EXAMPLE.org/f"]
     rs = _rules("rewrite (?i)example.org(:443)?/(.*) m.example/$2", builtin=False)
-    assert rs.candidates("https://EXAMPLE.org:443/f?x=1") == ["https://m.example/f?x=1"]
+    assert rs.candidates("https://EXAMPLE.org:443/f?x=1") == [
+        "https://m.example/f?x=1",
+        "https://EXAMPLE.org:443/f?x=1",
+    ]
 
 
 def test_rewritten_urls_go_through_the_builtin_rules() -> None:
-    rs = _rules("rewrite mirror.example/(.*) pypi.io/$1", "rewrite (.*) $1")
+    rs = _rules("rewrite mirror.example/(.*) pypi.io/$1")
     assert rs.candidates(f"https://mirror.example{PATH}") == [
         FILES + PATH,
         f"https://pypi.io{PATH}",
         f"https://mirror.example{PATH}",
     ]
     rs = _rules("rewrite mirror.example/(.*) pypi.io/$1", builtin=False)
-    assert rs.candidates(f"https://mirror.example{PATH}") == [f"https://pypi.io{PATH}"]
+    assert rs.candidates(f"https://mirror.example{PATH}") == [
+        f"https://pypi.io{PATH}",
+        f"https://mirror.example{PATH}",
+    ]
+    # the original's own repairs come after the rewrites', before the original
+    rs = _rules("rewrite pypi.io/(.*) m.example/$1")
+    assert rs.candidates(f"http://pypi.io{PATH}") == [
+        f"https://m.example{PATH}",
+        FILES + PATH,
+        f"http://pypi.io{PATH}",
+    ]
 
 
 def test_no_matching_rewrite_leaves_the_builtin_rules() -> None:
@@ -271,6 +294,7 @@ def test_candidates_are_unique_in_order() -> None:
     assert rs.candidates("https://packages/x") == [
         "https://files.pythonhosted.org/packages/x",
         "https://pypi.io/packages/x",
+        "https://packages/x",
     ]
 
 

@@ -13,7 +13,8 @@ original URL comes last. Hosts compare case-insensitively and IDNA-normalised, a
 and the scheme's default port are ignored; a URL with another port or with user info is left
 alone, as is every other host (``www.pypi.org``, ``last.pypi.python.org``, ``notpypi.io``).
 
-User rules, one per line, in the spirit of Bazel's ``--downloader_config``:
+User rules, one per line, in the spirit of Bazel's ``--downloader_config`` (but keeping the
+original URL, see below):
 
 ``rewrite REGEX REPLACEMENT``
     ``REGEX`` must match the whole URL without its scheme and fragment (``host[:port]/path?query``,
@@ -25,11 +26,13 @@ User rules, one per line, in the spirit of Bazel's ``--downloader_config``:
     ``HOST`` covers itself and its subdomains; ``*`` covers every host. An ``allow`` overrides
     every ``block``.
 
-Blank lines and lines starting with ``#`` are ignored. Rewrites replace the URL (Bazel's
-semantics): when one or more match, their results, in rule order, are the candidates and the
-original URL is not kept (a last ``rewrite (.*) $1`` keeps it, over https); each result goes
-through the built-in rules. :meth:`RuleSet.candidates` does not apply allow/block: the caller
-asks :meth:`RuleSet.blocked_by` about each candidate, so a blocked source can be reported.
+Blank lines and lines starting with ``#`` are ignored. Rewrites come before the URL, not
+instead of it (unlike Bazel): the results of the matching rules, in rule order, are tried
+first, then the original URL, as the contract's order of sources says ("its repaired forms
+first (legacy-host and user rules), then itself"); each goes through the built-in rules.
+:meth:`RuleSet.candidates` does not apply allow/block: the caller asks
+:meth:`RuleSet.blocked_by` about each candidate, so a blocked source (the original URL
+included) is reported as such.
 
 >>> rewrite_url("http://pypi.python.org/packages/source/s/six/six-1.16.0.tar.gz")[0]
 'https://files.pythonhosted.org/packages/source/s/six/six-1.16.0.tar.gz'
@@ -197,17 +200,18 @@ class RuleSet:
     def candidates(self, url: str) -> list[str]:
         """The URLs to try for ``url``, best first, without duplicates (compared as strings).
 
+        The user rules' rewrites, then ``url`` itself, each after its built-in repairs.
+
         :param url: the URL as given, fragment included.
 
-        >>> rs = RuleSet(tuple(parse_rules(["rewrite pypi.io/(.*) m.example/$1",
-        ...                                 "rewrite (pypi.io/.*) $1"])))
-        >>> rs.candidates("http://pypi.io/packages/a.tgz")
+        >>> rs = RuleSet(tuple(parse_rules(["rewrite pypi.io/(.*) m.example/$1"])))
+        >>> rs.candidates("https://pypi.io/packages/a.tgz")
         ['https://m.example/packages/a.tgz', 'https://files.pythonhosted.org/packages/a.tgz', \
 'https://pypi.io/packages/a.tgz']
         >>> rs.candidates("https://example.org/a.tgz")
         ['https://example.org/a.tgz']
         """
-        found = [u for rule in self.rules if (u := _apply(rule, url)) is not None] or [url]
+        found = [u for rule in self.rules if (u := _apply(rule, url)) is not None] + [url]
         result: list[str] = []
         for candidate in found:
             for u in rewrite_url(candidate) if self.builtin else [candidate]:
