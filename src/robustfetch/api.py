@@ -136,10 +136,15 @@ class Fetcher:
         # Identical requests (one dest, one pinned hash) share one download.
         unique: dict[int, int] = {}
         runs: list[tuple[Job, Options]] = []
+        places = _Places()
+        first_of: dict[tuple[Optional[Path], str], int] = {}
         for index, (job, job_opts) in enumerate(jobs):
-            twin = _twin(job, [r[0] for r in runs])
+            # One place and one pinned hash: the same file.
+            same = (places.key(job), repr(sorted(job.expected.items())))
+            twin = first_of.get(same) if is_pinned(job.expected) else None
             if twin is None:
                 unique[index] = len(runs)
+                first_of.setdefault(same, len(runs))
                 runs.append((job, job_opts))
             else:
                 unique[index] = twin
@@ -256,7 +261,8 @@ def plan_many(
     both (the file is then fetched once); a later request that breaks this is refused.
     """
     planned: list[Union[tuple[Job, Options], ValueError]] = []
-    seen: list[Job] = []
+    places = _Places()
+    seen: dict[Optional[Path], list[Job]] = {}
     for item in requests:
         try:
             request = as_request(item)
@@ -271,11 +277,12 @@ def plan_many(
             pinned_by = getattr(request, "pinned_by", None)
             if isinstance(pinned_by, str):
                 job = replace(job, pinned_by=pinned_by)
-            _check_dest_conflict(job, seen)
+            place = places.key(job)
+            _check_dest_conflict(job, seen.get(place, ()))
         except ValueError as exc:
             planned.append(exc)
             continue
-        seen.append(job)
+        seen.setdefault(place, []).append(job)
         planned.append((job, job_opts))
     return planned
 
@@ -346,29 +353,39 @@ def _check_workers(workers: object) -> None:
         raise ValueError(f"workers must be a whole number >= 1, not {workers!r}")
 
 
-def _same_file(a: Job, b: Job) -> bool:
-    """Whether two jobs ask for one file at one place: the same dest and the same pinned hash."""
-    if a.dest is None or b.dest is None:
-        same_place = a.dest is None and b.dest is None
-    else:
-        same_place = a.dest.resolve() == b.dest.resolve()
-    return same_place and is_pinned(a.expected) and a.expected == b.expected
+class _Places:
+    """Where each job's file lands, as one comparable key: the resolved ``dest`` or ``None``.
+
+    Each folder is resolved once (not each request's path, nor each pair of
+    requests): fetch_many's planning stays a few microseconds per file.
+    """
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, Path] = {}
+
+    def key(self, job: Job) -> Optional[Path]:
+        dest = job.dest
+        if dest is None:
+            return None
+        if os.path.islink(dest):  # a link to another dest is that dest
+            return dest.resolve()
+        folder = self._folders.get(dest.parent)
+        if folder is None:
+            folder = self._folders[dest.parent] = dest.parent.resolve()
+        return folder / dest.name
 
 
-def _twin(job: Job, earlier: Sequence[Job]) -> Optional[int]:
-    """The index of an earlier job asking for the same file at the same place, if any."""
-    for index, other in enumerate(earlier):
-        if _same_file(job, other):
-            return index
-    return None
+def _same_pin(a: Job, b: Job) -> bool:
+    """Whether two jobs at one place ask for one file: the same pinned hash."""
+    return is_pinned(a.expected) and a.expected == b.expected
 
 
-def _check_dest_conflict(job: Job, earlier: Sequence[Job]) -> None:
+def _check_dest_conflict(job: Job, same_place: Sequence[Job]) -> None:
+    """``same_place``: the earlier jobs whose file lands where ``job``'s does."""
     if job.dest is None:
         return
-    key = job.dest.resolve()
-    for other in earlier:
-        if other.dest is not None and other.dest.resolve() == key and not _same_file(job, other):
+    for other in same_place:
+        if not _same_pin(job, other):
             raise ValueError(
                 f"two requests write the same dest {str(job.dest)!r} without the same pinned hash"
             )

@@ -59,10 +59,11 @@ class Sink:
         self._discard = False
         self._own: Optional[bytearray] = None
         self._queue: Optional[queue.Queue[Optional[tuple[bytearray, int]]]] = None
-        self._free: queue.Queue[bytearray] = queue.Queue()
         self._thread: Optional[threading.Thread] = None
         self._syncer: Optional[_Syncer] = None
         if threaded:
+            # Queues only here: a small file's inline sink costs no lock objects.
+            self._free: queue.Queue[bytearray] = queue.Queue()
             for _ in range(_IN_FLIGHT):
                 self._free.put(_take())
             self._queue = queue.Queue()

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Optional
@@ -85,6 +86,7 @@ def default_port(scheme: str) -> int:
     return {"https": 443, "ftp": 21}.get(scheme, 80)
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and asked several times per request
 def normalise_host(host: str) -> str:
     """Return the ASCII (punycode) lower-case form of ``host``; IP literals unchanged.
 
@@ -113,6 +115,8 @@ _HOST = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
 
 
 def _is_ipv6(text: str) -> bool:
+    if ":" not in text:  # every IPv6 literal has one; skip the parse for host names
+        return False
     try:
         ipaddress.IPv6Address(text.split("%", 1)[0])
     except ValueError:
