@@ -39,3 +39,22 @@ def test_what_python_accepts_but_http_does_not() -> None:
     assert parse_content_length("7, 8") is None
     assert parse_retry_after("²") is None
     assert parse_content_range_start("items 1-2/3") is None
+
+
+def test_odd_digits_elsewhere_are_named_not_crashes() -> None:
+    import ftplib
+
+    import pytest
+
+    import robustfetch
+    from robustfetch.transport.faults import describe
+
+    document = (
+        '<?xml version="1.0"?><metalink xmlns="urn:ietf:params:xml:ns:metalink">'
+        '<file name="f.tgz"><size>\u00b2</size><url>https://a.example/f.tgz</url></file>'
+        "</metalink>"
+    )
+    with pytest.raises(ValueError, match="<size>"):
+        robustfetch.read_metalink(document)
+    fault = describe(ftplib.error_perm("\u00b2\u00b2\u00b2 a server's odd reply"))
+    assert fault.kind == "ftp" and fault.reply_code is None

@@ -180,6 +180,6 @@ def seconds(text: str) -> float:
 
 
 def count(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0: {text!r}")
     return int(text)

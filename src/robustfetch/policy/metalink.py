@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Union
 from urllib.parse import urljoin
 
+from .headers import parse_digits
+
 if TYPE_CHECKING:
     from xml.etree import ElementTree
 
@@ -84,9 +86,9 @@ def _file(element: ElementTree.Element, prefix: str, index: int) -> MetalinkFile
     size = None
     size_text = (element.findtext(f"{prefix}size") or "").strip()
     if size_text:
-        if not size_text.isdigit():
+        size = parse_digits(size_text)
+        if size is None:
             raise ValueError(f"file {name!r}: <size> {size_text!r} is not a number of bytes")
-        size = int(size_text)
     hashes: dict[str, str] = {}
     for hash_element in element.findall(f"{prefix}hash"):
         algorithm = _algorithm(hash_element.get("type") or "")
@@ -100,7 +102,9 @@ def _file(element: ElementTree.Element, prefix: str, index: int) -> MetalinkFile
         if not url:
             continue
         priority = (url_element.get("priority") or "").strip()
-        rank = int(priority) if priority.isdigit() else _NO_PRIORITY
+        rank = parse_digits(priority)
+        if rank is None:
+            rank = _NO_PRIORITY
         ranked.append((rank, position, url))
     urls = [url for _, _, url in sorted(ranked)]
     if not urls:

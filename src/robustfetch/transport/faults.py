@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import SourceFailed
 from ..policy.classify import Fault, classify_fault
+from ..policy.headers import parse_digits
 
 __all__ = ["classify_exception", "describe"]
 
@@ -48,7 +49,7 @@ def describe(exc: BaseException) -> Fault:
     for item in chain:
         if ftplib is not None and isinstance(item, ftplib.Error):
             text = str(item).strip()
-            code = int(text[:3]) if text[:3].isdigit() else None
+            code = parse_digits(text[:3])
             return Fault("ftp", text or type(item).__name__, reply_code=code)
     for item in chain:
         if isinstance(item, (TimeoutError, socket.timeout)):
