@@ -189,3 +189,27 @@ def test_cache_export_skips_a_corrupted_entry(
     target = tmp_path / "export"
     assert main(["cache", "--cache-dir", str(cache), "export", str(target)]) == 1
     assert not (target / "sha256" / DIGEST[:2] / DIGEST).exists()
+
+
+def test_every_sha256_candidate_gets_its_hashed_and_sha256_mirror_urls_in_order(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """``sha256=[a, b]`` (any-of): both mirrors are asked for a, then for b (audit #7)."""
+    https_server.route(f"/hashed/sha256/{DIGEST[:2]}/{DIGEST}", body=DATA, truncate_after=100)
+    https_server.route(f"/by-hash/{DIGEST}", body=DATA)
+    result = robustfetch.fetch(
+        DEAD,
+        [OTHER_DIGEST, DIGEST],
+        dest=dest_dir / "f.bin",
+        hashed_mirrors=[https_server.url("/hashed")],
+        mirrors=[https_server.url("/by-hash/{sha256}")],
+        **opts,
+    )
+    assert [(a.url.replace(https_server.url("/"), ""), a.reason) for a in result.attempts] == [
+        (f"hashed/sha256/{OTHER_DIGEST[:2]}/{OTHER_DIGEST}", Reason.NOT_FOUND),
+        (f"hashed/sha256/{DIGEST[:2]}/{DIGEST}", Reason.TRUNCATED),
+        (DEAD, Reason.CONNECT),
+        (f"by-hash/{OTHER_DIGEST}", Reason.NOT_FOUND),
+        (f"by-hash/{DIGEST}", None),
+    ]
+    assert result.path.read_bytes() == DATA
