@@ -54,6 +54,7 @@ def test_tls_failure_on_one_address_moves_to_the_next(
     result = robustfetch.fetch(url, DIGEST, dest=dest_dir, **opts)
     assert [a.reason for a in result.attempts] == [reason, None]
     assert f"from address 127.0.0.2:{good.port}" in result.attempts[1].detail
+    assert result.attempts[1].status == 200
     assert good.hits("/f.bin") == 1 and bad.hits("/f.bin") == 0
     assert good.requests[0].headers["host"] == f"example.test:{bad.port}"
 
@@ -102,6 +103,7 @@ def test_after_a_redirect_the_failing_hosts_addresses_are_walked_and_the_partial
     reasons = [a.reason for a in result.attempts]
     assert reasons == [Reason.TRUNCATED, Reason.CERT_HOSTNAME, None]
     assert f"from address 127.0.0.3:{good.port}" in result.attempts[2].detail
+    assert result.attempts[2].status == 206  # a resume (audit #8)
     (request,) = good.requests_for("/f.bin")
     assert request.headers["range"] == "bytes=40000-"  # the first source's bytes kept
     assert request.headers["host"] == f"example.test:{bad.port}"

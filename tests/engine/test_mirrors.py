@@ -50,6 +50,7 @@ def test_local_folder_mirror_goes_through_the_hash_check(
     mirror: Any = {"folder": str(folder), "file-url": folder.as_uri(), "pathlike": folder}[spelling]
     result = robustfetch.fetch(DEAD, DIGEST, dest=dest_dir, mirrors=[mirror], **opts)
     assert result.url == (folder / "pkg-1.0.tgz").as_uri()
+    assert result.attempts[-1].status is None  # no HTTP status for a file (audit #8)
     assert result.path.read_bytes() == DATA
     (folder / "pkg-1.0.tgz").write_bytes(DATA[::-1])
     with pytest.raises(FetchError) as info:

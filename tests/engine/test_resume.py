@@ -38,6 +38,7 @@ def test_cut_off_transfer_continues_on_the_next_source(
     second = https_server.route("/b/f.bin", body=DATA)
     result = robustfetch.fetch(first, DIGEST, [second], dest=dest_dir, **opts)
     assert [a.reason for a in result.attempts] == [Reason.TRUNCATED, None]
+    assert result.attempts[-1].status == 206  # the resume's real answer (audit #8)
     assert result.path.read_bytes() == DATA
     (start,) = range_start(https_server, "/b/f.bin")
     assert 0 < start <= 200_000
@@ -75,6 +76,7 @@ def test_a_source_ignoring_range_costs_only_a_restart(
     assert result.path.read_bytes() == DATA
     assert range_start(https_server, "/b/f.bin")[0] > 0  # asked, and got the whole file
     assert [a.reason for a in result.attempts] == [Reason.TRUNCATED, None]
+    assert result.attempts[-1].status == 200
 
 
 def test_partial_kept_in_the_cache_resumes_in_the_next_run(

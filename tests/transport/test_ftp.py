@@ -167,6 +167,7 @@ def test_pinned_ftp_download_is_verified(
     ftp = make_ftp()
     result = robustfetch.fetch(ftp.url(PATH), DIGEST, dest=dest_dir, **opts)
     assert (result.url, result.path.read_bytes()) == (ftp.url(PATH), DATA)
+    assert result.attempts[-1].status is None  # no HTTP status over ftp (audit #8)
     assert result.path == dest_dir / "gengetopt-2.23.tar.xz"
     commands = ftp.behaviour.commands
     assert "TYPE I" in commands and ("PASV" in commands or "EPSV" in commands)
@@ -193,6 +194,7 @@ def test_a_dropped_data_connection_resumes_with_rest(
     ftp = make_ftp(mode)
     result = robustfetch.fetch(ftp.url(PATH), DIGEST, dest=dest_dir, **{**opts, "retries": 1})
     assert [a.reason for a in result.attempts] == [Reason.TRUNCATED, None]
+    assert result.attempts[-1].status is None  # a REST resume is no 206 either
     assert f"after {CUT} of {len(DATA)} bytes" in result.attempts[0].detail
     assert result.path.read_bytes() == DATA
     retrievals = [c for c in ftp.behaviour.commands if c.startswith(("REST", "RETR"))]

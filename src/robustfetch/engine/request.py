@@ -400,9 +400,9 @@ class Engine:
                     attempts.extend(won.others)
                     if won.source is not source:
                         race.switched = source = won.source
-                    self.transfer.receive(won.opened, staging, deadline_at)
+                    status = self.transfer.receive(won.opened, staging, deadline_at)
                 else:
-                    self.transfer.fetch(
+                    status = self.transfer.fetch(
                         source.url, staging, deadline_at, resume, on_head=on_head, home=job.url
                     )
             except SourceFailed as failure:
@@ -444,7 +444,7 @@ class Engine:
                 _sleep(delay)
                 tries += 1
             else:
-                attempts.append(Attempt(source.url, None, f"{staging.size} bytes", 200))
+                attempts.append(Attempt(source.url, None, f"{staging.size} bytes", status))
                 return True
 
     def _other_addresses(
@@ -468,7 +468,7 @@ class Engine:
             shown = authority(*address)
             resume = _may_resume(staging, source.url)
             try:
-                self.transfer.fetch(
+                status = self.transfer.fetch(
                     source.url, staging, deadline_at, resume, address, home=home, address_at=failing
                 )
             except SourceFailed as failure:
@@ -477,7 +477,7 @@ class Engine:
                 log.info("%s: %s: %s", source.url, failure.reason.value, detail)
                 continue
             detail = f"{staging.size} bytes from address {shown}"
-            attempts.append(Attempt(source.url, None, detail, 200))
+            attempts.append(Attempt(source.url, None, detail, status))
             return True
         return False
 

@@ -49,6 +49,12 @@ class Opened:
     offset: int
     url: str  # the URL asked for, before redirects
 
+    @property
+    def status(self) -> Optional[int]:
+        """The answer's HTTP status (206 for a resume); ``None`` for ``file:`` and ``ftp:``."""
+        scheme = urlsplit(self.current).scheme.lower()
+        return None if scheme in ("file", "ftp") else self.response.status
+
 
 class Transfer:
     """Performs single tries with one transport and one set of options."""
@@ -68,8 +74,10 @@ class Transfer:
         on_head: Optional[Callable[[str, Mapping[str, str]], None]] = None,
         home: Optional[str] = None,
         address_at: Optional[str] = None,
-    ) -> None:
+    ) -> Optional[int]:
         """One try of ``url``: follow redirects, stream the body into ``staging``, verify it.
+
+        Returns the HTTP status of the answer that delivered (see :attr:`Opened.status`).
 
         With ``resume``, only the bytes after :attr:`Staging.size` are asked
         for (``Range``, plus ``If-Range`` when the staged bytes came from this
@@ -93,7 +101,7 @@ class Transfer:
             home=home,
             address_at=address_at,
         )
-        self.receive(opened, staging, deadline_at)
+        return self.receive(opened, staging, deadline_at)
 
     def request(
         self,
@@ -162,11 +170,17 @@ class Transfer:
             raise self._status_failure(response, url, current)
         return Opened(response, current, offset, url)
 
-    def receive(self, opened: Opened, staging: Staging, deadline_at: Optional[float]) -> None:
-        """The second half of :meth:`fetch`: stream the body of ``opened`` and verify it."""
+    def receive(
+        self, opened: Opened, staging: Staging, deadline_at: Optional[float]
+    ) -> Optional[int]:
+        """The second half of :meth:`fetch`: stream the body of ``opened``, verify it.
+
+        Returns :attr:`Opened.status`.
+        """
         self._stream(
             opened.response, opened.current, staging, opened.offset, deadline_at, opened.url
         )
+        return opened.status
 
     def get(self, url: str, limit: int, deadline_at: Optional[float]) -> bytes:
         """A small document (an API answer) in memory; more than ``limit`` bytes is an error."""
