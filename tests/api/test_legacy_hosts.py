@@ -157,6 +157,53 @@ def test_json_api_digest_is_checked_when_nothing_is_pinned(pypi: PyPI, dest_dir:
     assert [a.reason for a in info.value.attempts] == [Reason.NOT_FOUND, Reason.HASH_MISMATCH]
 
 
+def test_json_api_prefers_an_https_entry_over_an_http_one(
+    pypi: PyPI, make_server: Any, dest_dir: Path
+) -> None:
+    """An http entry listed first for the same file is passed over (audit #9)."""
+    files = pypi["files.pythonhosted.org"]
+    files.route(SDIST, status=404)
+    files.route(HASHED, body=DATA)
+    plain = make_server(None)
+    plain.route(HASHED, body=DATA)
+    entries = [
+        {"filename": "six-1.16.0.tar.gz", "url": f"http://files.pythonhosted.org{HASHED}"},
+        {"filename": "six-1.16.0.tar.gz", "url": f"https://files.pythonhosted.org{HASHED}"},
+    ]
+    for entry in entries:
+        entry["digests"] = {"sha256": DIGEST}  # type: ignore[assignment]
+    document = {"info": {}, "urls": entries, "releases": {}}
+    pypi["pypi.org"].route("/pypi/six/json", body=json.dumps(document).encode())
+    connect_to = {
+        **pypi.options["connect_to"],
+        "files.pythonhosted.org:80": f"127.0.0.1:{plain.port}",
+    }
+    options = {**pypi.options, "connect_to": connect_to}
+    result = robustfetch.fetch(
+        f"https://files.pythonhosted.org{SDIST}", DIGEST, dest=dest_dir, **options
+    )
+    assert result.url == f"https://files.pythonhosted.org{HASHED}"
+    assert [a.reason for a in result.attempts] == [Reason.NOT_FOUND, None]
+    assert plain.hits(HASHED) == 0
+
+
+def test_json_api_with_only_an_http_entry_says_why_it_is_not_used(
+    pypi: PyPI, dest_dir: Path
+) -> None:
+    files = pypi["files.pythonhosted.org"]
+    files.route(SDIST, status=404)
+    plain_url = f"http://files.pythonhosted.org{HASHED}"
+    pypi["pypi.org"].route(
+        "/pypi/six/json", body=json_document("six-1.16.0.tar.gz", plain_url, DIGEST)
+    )
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(
+            f"https://files.pythonhosted.org{SDIST}", DIGEST, dest=dest_dir, **pypi.options
+        )
+    last = info.value.attempts[-1]
+    assert last.reason is Reason.INSECURE_REFUSED and "only https links" in last.detail
+
+
 @pytest.mark.parametrize(
     ("requested", "listed"),
     [

@@ -96,7 +96,9 @@ def find_file(document: Any, filename: str) -> Optional[tuple[str, Optional[str]
     """``(url, sha256)`` of ``filename``, in any spelling of its name, in a JSON API answer.
 
     Looks in ``urls`` (the latest release) and in every release; ``None`` when
-    absent or when ``document`` is not the shape PyPI serves.
+    absent or when ``document`` is not the shape PyPI serves. The first
+    ``https`` entry wins; a plain one is returned only when there is no other,
+    so that the caller can say why it is not used.
     """
     if not isinstance(document, Mapping):
         return None
@@ -107,11 +109,15 @@ def find_file(document: Any, filename: str) -> Optional[tuple[str, Optional[str]
             if isinstance(entries, list):
                 files.extend(entries)
     wanted = sdist_key(filename)
+    fallback: Optional[tuple[str, Optional[str]]] = None
     for entry in files:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("url"), str):
             continue
         if sdist_key(str(entry.get("filename", ""))) == wanted:
             digests = entry.get("digests")
             sha256 = digests.get("sha256") if isinstance(digests, Mapping) else None
-            return entry["url"], sha256 if isinstance(sha256, str) else None
-    return None
+            found = entry["url"], sha256 if isinstance(sha256, str) else None
+            if found[0].lower().startswith("https://"):
+                return found
+            fallback = fallback or found
+    return fallback
