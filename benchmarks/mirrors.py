@@ -43,7 +43,7 @@ def _mirrors(ctx: Context) -> Iterator[list[Nginx]]:
 
 def throttled_mirrors(ctx: Context) -> CaseResult:
     size, rate = ctx.sizes.mirrored, ctx.sizes.mirror_rate
-    title = f"One {size // MiB} MiB file on {MIRRORS} mirrors, each throttled to {rate}B/s"
+    title = f"One {size // MiB} MiB file on {MIRRORS} mirrors, each with limit_rate {rate}"
     case = CaseResult("mirrors", title, "s", SPLIT)
     path, out = "/mirrored.bin", ctx.out / "mirrored.bin"
     digest = ctx.digests[path]
