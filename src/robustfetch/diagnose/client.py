@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import ssl
 import sys
 import time
@@ -23,6 +22,7 @@ from .._version import __version__
 from ..options import Options, make_options
 from ..policy.secrets import redact
 from ..transport import transport_name
+from ..transport.probing import connect_host
 from ..transport.proxies import proxies_from_environment
 from ..transport.tls import resolve_trust
 from .handshakes import _flag_versions, measure_tls_versions
@@ -219,7 +219,7 @@ def _proxy_problems(proxies: Mapping[str, str], opts: Options, explicit: bool) -
             problems.append(f"The {key} proxy {_mask(url)} is not a valid URL: fix it, or {stop}.")
             continue
         try:
-            socket.create_connection(address, timeout=min(opts.connect_timeout, 5.0)).close()
+            connect_host(address, min(opts.connect_timeout, 5.0)).close()
         except OSError as exc:
             problems.append(
                 f"The {key} proxy {_mask(url)} does not accept connections ({_os_text(exc)}): "

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import ssl
-import tempfile
 import warnings
 from typing import Optional
+
+from ..store.scratch import scratch_files
 
 __all__ = ["measure_tls_versions"]
 
@@ -73,19 +73,17 @@ def _throwaway_server_context() -> Optional[ssl.SSLContext]:
         context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     with contextlib.suppress(ssl.SSLError):  # let the client's own limits decide
         context.set_ciphers("ALL:@SECLEVEL=0")
-    with tempfile.TemporaryDirectory(prefix="robustfetch-probe-") as folder:
-        cert_file, key_file = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-        with open(cert_file, "wb") as out:
-            out.write(cert.public_bytes(serialization.Encoding.PEM))
-        with open(key_file, "wb") as out:
-            out.write(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
-        context.load_cert_chain(cert_file, key_file)
+    pem = {
+        "cert.pem": cert.public_bytes(serialization.Encoding.PEM),
+        "key.pem": key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    }
+    # ssl loads a certificate chain only from files.
+    with scratch_files(pem, prefix="robustfetch-probe-") as files:
+        context.load_cert_chain(files["cert.pem"], files["key.pem"])
     return context
 
 

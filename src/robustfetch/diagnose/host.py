@@ -8,18 +8,18 @@ a glance.
 
 from __future__ import annotations
 
-import base64
 import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from ..errors import SourceFailed
 from ..options import Options, make_options
 from ..policy.urls import authority, is_ip_literal, normalise_host, split_host_port
 from ..transport import TransportSettings
 from ..transport.faults import classify_exception
+from ..transport.probing import ProxyFailure, connect_address, stream_addresses, tunnel
 from ..transport.proxies import proxies_from_environment, proxy_for
 from ..transport.tls import make_context, resolve_trust
 from .certificates import CertificateInfo, _covers, _now, _parse_quietly
@@ -145,16 +145,16 @@ def probe_host(url_or_host: str, **options: Any) -> HostReport:
     common: dict[str, Any] = {"host": host, "port": port, "trust": trust.describe()}
     if proxy is not None:
         common["proxy"] = _mask(proxy)
-        connectors.append((_mask(proxy), lambda: _tunnel(proxy, host, port, timeout)))
+        connectors.append((_mask(proxy), lambda: tunnel(proxy, host, port, timeout)))
     else:
         name, real_port = target or (host, port)
         common["connect_to"] = authority(name, real_port) if target else None
         try:
-            found = socket.getaddrinfo(name, real_port, type=socket.SOCK_STREAM)
+            found = stream_addresses(name, real_port)
         except (OSError, UnicodeError) as exc:
             error = classify_exception(exc, phase="connect").detail
             return HostReport(**common, error=error, sni_note="not tested")
-        for family, _type, _proto, _name, sockaddr in found:
+        for family, sockaddr in found:
             if all(sockaddr[0] != label for label, _ in connectors):
                 connectors.append((str(sockaddr[0]), _connector(family, sockaddr, timeout)))
     results = [_probe_address(label, c, host, settings.context, opts) for label, c in connectors]
@@ -225,7 +225,7 @@ def _classify(exc: BaseException, host: str, opts: Options) -> SourceFailed:
         timeout=opts.connect_timeout,
         timeout_name="connect_timeout",
         sni_sent=not is_ip_literal(host),
-        via_proxy=isinstance(exc, _ProxyFailure),
+        via_proxy=isinstance(exc, ProxyFailure),
         ca_description=resolve_trust(opts.ca_bundle, opts.trust).describe(),
     )
 
@@ -257,53 +257,8 @@ def _needs_sni(connect: _Connect, host: str, sni_der: bytes) -> tuple[Optional[b
     return True, f"without SNI the server sends a certificate for {names}, not for {host}"
 
 
-class _ProxyFailure(OSError):
-    """Reaching the proxy, or its CONNECT answer, failed."""
-
-
-def _tunnel(proxy: str, host: str, port: int, timeout: float) -> socket.socket:
-    """A socket through ``proxy``'s CONNECT tunnel to ``host:port``."""
-    parts = urlsplit(proxy)
-    if parts.scheme != "http":
-        raise _ProxyFailure(f"only http:// proxies can be probed, not {_mask(proxy)}")
-    target = authority(host, port)
-    head = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
-    if parts.username is not None:
-        secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-        head += f"Proxy-Authorization: Basic {base64.b64encode(secret).decode()}\r\n"
-    try:
-        sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout)
-    except OSError as exc:
-        raise _ProxyFailure(f"cannot reach proxy {_mask(proxy)}: {_os_text(exc)}") from exc
-    try:
-        sock.sendall(f"{head}\r\n".encode("ascii"))
-        answer = b""
-        while b"\r\n\r\n" not in answer and len(answer) < 65536:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise _ProxyFailure("the proxy closed the connection")
-            answer += chunk
-        status = answer.split(b"\r\n", 1)[0].decode("latin-1")
-        if status.split(" ")[1:2] != ["200"]:
-            raise _ProxyFailure(f"proxy {_mask(proxy)} refused CONNECT {target}: {status}")
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 def _connector(family: int, sockaddr: Any, timeout: float) -> _Connect:
-    def connect() -> socket.socket:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(sockaddr)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    return connect
+    return lambda: connect_address(family, sockaddr, timeout)
 
 
 def _unverified_context() -> ssl.SSLContext:
