@@ -101,6 +101,54 @@ def test_user_info_beats_auth_and_netrc_for_its_own_url() -> None:
     assert found == {"Authorization": "Basic dTpw"}
 
 
+FTP_AUTH = {
+    ("a.example", None): "Basic YQ==",
+    ("b.example", 2121): "Basic Yg==",
+    ("t.example", None): "Bearer t",
+}
+URL_LOGIN = "Basic dTpw"
+
+
+@pytest.mark.parametrize(
+    ("url", "userinfo", "expected"),
+    [
+        ("ftp://a.example/f", None, "Basic YQ=="),
+        ("ftp://a.example:2121/f", URL_LOGIN, "Basic YQ=="),  # auth beats the URL's login
+        ("ftp://b.example:2121/f", None, "Basic Yg=="),
+        ("ftp://b.example/f", None, None),  # that key names another port
+        ("ftp://c.example/f", URL_LOGIN, "Basic Yw=="),  # .netrc beats the URL's login
+        ("ftp://sub.c.example/f", None, None),
+        ("ftp://t.example/f", None, None),  # a token is no FTP login
+        ("ftp://t.example/f", URL_LOGIN, URL_LOGIN),
+        ("ftp://d.example/f", URL_LOGIN, URL_LOGIN),
+        ("ftp://d.example/f", None, None),  # anonymous
+    ],
+)
+def test_ftp_credentials_are_for_their_own_host(
+    url: str, userinfo: Optional[str], expected: Optional[str]
+) -> None:
+    found = access.credentials_for(
+        url, home=url, headers=HEADERS, auth=FTP_AUTH, netrc=NETRC, userinfo=userinfo
+    )
+    # The headers option (Cookie, Authorization) is for https only, even at the first URL.
+    assert found == ({"Authorization": expected} if expected else {})
+
+
+@pytest.mark.parametrize(
+    ("value", "login"),
+    [
+        ("Basic dXNlcjpwYXNz", ("user", "pass")),
+        ("basic dXNlcjo=", ("user", "")),
+        ("Bearer dXNlcjpwYXNz", None),
+        ("Basic not base64!", None),
+        ("Basic dQ0KOnA=", None),  # "u\r\n:p": a second FTP command
+        ("Basic dTpwAA==", None),  # "u:p\0"
+    ],
+)
+def test_ftp_login(value: str, login: Optional[tuple[str, str]]) -> None:
+    assert access.ftp_login(value) == login
+
+
 def test_redact_masks_urls_and_remembered_values() -> None:
     secrets.remember(["Bearer tok-remembered-1", "Basic dXNlcjpwYXNzLXJlbWVtYmVyZWQ="])
     text = secrets.redact(

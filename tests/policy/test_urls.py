@@ -86,6 +86,27 @@ def test_check_url_rejects_naming_the_value(url: str, message: str) -> None:
         assert repr(url) in text
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://sage:pw-in-url@h:abc/f", "invalid port"),
+        ("ftp://sage:pw-in-url@/f", "no host"),
+        ("gopher://sage:pw-in-url@h/f", "unsupported URL scheme 'gopher'"),
+        ("https://sage:pw-in-url@h/a b", "whitespace or control"),
+        ("ftp://sage:pw-in-url%0D%0AQUIT@h/f", "encoded control character"),
+        ("ftp://h/f%0D%0ADELE%20f", "encoded control character"),
+        ("ftp://h/f%00.tgz", "encoded control character"),
+    ],
+)
+def test_check_url_never_shows_a_password(url: str, message: str) -> None:
+    """The password is masked; an ftp line break would be a second FTP command."""
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        check_url(url)
+    assert "pw-in-url" not in str(info.value)
+    if "sage:" in url:
+        assert "sage:***@" in str(info.value)
+
+
 @pytest.mark.parametrize("url", ["", "   ", "\t", "\n"])
 def test_check_url_rejects_empty(url: str) -> None:
     with pytest.raises(ValueError, match="empty URL"):

@@ -1,19 +1,16 @@
 """``ftp://`` sources against a real FTP server (pyftpdlib) on 127.0.0.1, some misbehaving.
 
-The server runs in a thread for each test and is closed at teardown. Its
-handler records every command (``REST 30000``...), and its data channel can
-drop the connection after a number of bytes (with a ``426`` reply, or with
-a lying ``226``) or stop sending without closing.
+The server (:mod:`dummyserver.ftp`) runs in a thread for each test and is closed at
+teardown. Its handler records every command (``REST 30000``...), and its data channel
+can drop the connection after a number of bytes (with a ``426`` reply, or with a lying
+``226``) or stop sending without closing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
-import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,139 +20,40 @@ import robustfetch
 from dummyserver import Server, closed_port
 from robustfetch import FetchError, Reason
 
-with warnings.catch_warnings():
-    # pyftpdlib uses asynchat/asyncore, deprecated in Python 3.11 (vendored for 3.12+).
-    warnings.simplefilter("ignore", DeprecationWarning)
-    pytest.importorskip("pyftpdlib")
-    from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import DTPHandler, FTPHandler
-    from pyftpdlib.servers import FTPServer
+pytest.importorskip("pyftpdlib")
+from dummyserver.ftp import CUT, FtpServer, Misbehaviour
 
 DATA = os.urandom(200_000)
 DIGEST = hashlib.sha256(DATA).hexdigest()
-CUT = 30_000
-
-
-@dataclass
-class Misbehaviour:
-    """What the data channel does to the first ``times`` transfers."""
-
-    mode: Optional[str] = None  # "abort" (426), "lie" (226), "stall"
-    times: int = 1
-    no_size: bool = False  # SIZE refused: only the final reply tells a cut transfer
-    done: int = 0
-    commands: list[str] = field(default_factory=list)
-
-
-class _Cut:
-    """A producer that gives ``limit`` bytes of ``inner``, then nothing (or stalls)."""
-
-    def __init__(self, inner: Any, limit: int, channel: Any) -> None:
-        self.inner, self.left, self.channel = inner, limit, channel
-        self.pending = b""
-
-    def more(self) -> bytes:
-        if self.left <= 0:
-            return b""
-        data = self.pending or self.inner.more()
-        data, self.pending = data[: self.left], data[self.left :]
-        self.left -= len(data)
-        if self.left <= 0 and self.channel.mode == "stall":
-            self.channel.stalled = True  # never writable again: the client waits
-        return data
-
-
-class MisbehavingDTP(DTPHandler):  # type: ignore[misc]
-    behaviour: Misbehaviour
-    mode: Optional[str] = None
-    stalled = False
-
-    def push_with_producer(self, producer: Any) -> None:
-        if self.behaviour.mode and self.behaviour.done < self.behaviour.times:
-            self.behaviour.done += 1
-            self.mode = self.behaviour.mode
-            producer = _Cut(producer, CUT, self)
-        super().push_with_producer(producer)
-
-    def writable(self) -> bool:
-        return not self.stalled and bool(super().writable())
-
-    def handle_close(self) -> None:
-        if self.mode == "abort" and not self._closed:
-            self._resp = ("426 Connection closed; transfer aborted.", lambda *a: None)
-            self.close()
-            return
-        if self.mode == "lie" and not self._closed:
-            self._resp = ("226 Transfer complete.", lambda *a: None)
-            self.transfer_finished = True
-            self.close()
-            return
-        super().handle_close()
-
-
-@dataclass
-class FtpServer:
-    port: int
-    root: Path
-    behaviour: Misbehaviour
-
-    def url(self, path: str) -> str:
-        return f"ftp://127.0.0.1:{self.port}{path}"
-
-
-def start_ftp(root: Path, behaviour: Misbehaviour, anonymous: bool = True) -> Any:
-    authorizer = DummyAuthorizer()
-    if anonymous:
-        authorizer.add_anonymous(str(root))
-    authorizer.add_user("user", "secret", str(root), perm="elr")
-
-    class Handler(FTPHandler):  # type: ignore[misc]
-        use_sendfile = False
-        auth_failed_timeout = 0  # answer a bad login at once (the default waits 3 s)
-        dtp_handler = type("DTP", (MisbehavingDTP,), {"behaviour": behaviour})
-
-        def ftp_SIZE(self, path: str) -> Any:
-            if behaviour.no_size:
-                self.respond("502 SIZE not implemented.")
-                return None
-            return super().ftp_SIZE(path)
-
-        def pre_process_command(self, line: str, cmd: str, arg: str) -> Any:
-            behaviour.commands.append(line)
-            return super().pre_process_command(line, cmd, arg)
-
-    Handler.authorizer = authorizer
-    return FTPServer(("127.0.0.1", 0), Handler)
 
 
 @pytest.fixture
 def make_ftp(tmp_path: Path) -> Iterator[Any]:
-    servers: list[tuple[Any, threading.Thread, threading.Event]] = []
+    servers: list[FtpServer] = []
 
     def factory(
-        mode: Optional[str] = None, times: int = 1, anonymous: bool = True, no_size: bool = False
+        mode: Optional[str] = None,
+        times: int = 1,
+        anonymous: bool = True,
+        no_size: bool = False,
+        users: Optional[dict[str, str]] = None,
     ) -> FtpServer:
         root = tmp_path / f"ftp-root-{len(servers)}"
         (root / "gnu" / "gengetopt").mkdir(parents=True)
         (root / "gnu" / "gengetopt" / "gengetopt-2.23.tar.xz").write_bytes(DATA)
         behaviour = Misbehaviour(mode, times, no_size)
-        server = start_ftp(root, behaviour, anonymous)
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.is_set():
-                server.serve_forever(timeout=0.02, blocking=False, handle_exit=False)
-
-        thread = threading.Thread(target=loop, daemon=True)
-        thread.start()
-        servers.append((server, thread, stop))
-        return FtpServer(server.address[1], root, behaviour)
+        server = FtpServer(
+            root,
+            behaviour,
+            anonymous=anonymous,
+            users={"user": "secret"} if users is None else users,
+        )
+        servers.append(server)
+        return server
 
     yield factory
-    for server, thread, stop in servers:
-        stop.set()
-        thread.join(10)
-        server.close_all()
+    for server in servers:
+        server.close()
 
 
 PATH = "/gnu/gengetopt/gengetopt-2.23.tar.xz"

@@ -8,6 +8,7 @@ import sys
 from typing import Any, Optional
 
 from ..errors import Attempt, FetchError
+from ..policy.secrets import redact
 from ..results import FetchResult
 
 __all__ = [
@@ -105,7 +106,7 @@ def report_success(
 def report_failure(url: str, error: FetchError, args: argparse.Namespace) -> None:
     if args.json:
         record = {
-            "url": url,
+            "url": redact(url),  # as given: ftp://user:password@... is masked too
             "error": error.message,
             "attempts": [attempt_record(a) for a in error.attempts],
         }

@@ -10,6 +10,8 @@ Credentials are chosen here too (:func:`credentials_for`): the ``Authorization``
 ``Cookie`` and ``Proxy-Authorization`` headers of the ``headers`` option go to
 the first URL's origin only; ``auth`` and ``.netrc`` entries to their own host
 only; all of them over https only, and none after a redirect left the origin.
+An ``ftp://`` server gets the ``auth``/``.netrc`` login for its own host, else
+the URL's ``user:password@`` (:func:`ftp_login` turns it into USER and PASS).
 
 >>> from .rewrite import RuleSet, parse_rules
 >>> rules = RuleSet(tuple(parse_rules(["block *", "allow mirror.internal"])))
@@ -40,6 +42,7 @@ __all__ = [
     "check_hop",
     "credentials_for",
     "decide",
+    "ftp_login",
     "origin",
     "remote_link_allowed",
     "split_userinfo",
@@ -224,6 +227,8 @@ def credentials_for(
     {}
     """
     target = origin(url)
+    if target is not None and target[0] == "ftp":
+        return _ftp_login(target[1], target[2], auth, netrc, userinfo)
     if target is None or target[0] != "https":
         return {}
     host, port = target[1], target[2]
@@ -237,6 +242,47 @@ def credentials_for(
         found = {k: v for k, v in found.items() if k.lower() not in _lower(headers)}
         found.update(headers)
     return found
+
+
+def _ftp_login(
+    host: str, port: int, auth: AuthMap, netrc: Mapping[str, str], userinfo: Optional[str]
+) -> dict[str, str]:
+    """The login for an ``ftp://`` server, as the ``Authorization`` value it was given as.
+
+    FTP has no TLS here, so the https-only rule cannot hold; the credentials
+    configured for this very host (and port) are still the only ones sent,
+    as curl and wget do: ``auth`` for host:port, for host, ``.netrc``, then the
+    URL's own ``user:password@``, else none (anonymous). A token is no FTP login.
+
+    >>> _ftp_login("f.example", 21, {("f.example", None): "Bearer t"}, {}, "Basic dTpw")
+    {'Authorization': 'Basic dTpw'}
+    """
+    for value in (auth.get((host, port)), auth.get((host, None)), netrc.get(host), userinfo):
+        if value is not None and ftp_login(value) is not None:
+            return {"Authorization": value}
+    return {}
+
+
+def ftp_login(authorization: str) -> Optional[tuple[str, str]]:
+    """``(user, password)`` of a ``Basic`` ``Authorization`` value; ``None`` for anything else.
+
+    A user or password holding a line break or NUL is refused too: FTP commands
+    are lines, and such a login would smuggle in another command.
+
+    >>> ftp_login("Basic dXNlcjpwYXNz"), ftp_login("Bearer t"), ftp_login("Basic dQ0KOnA=")
+    (('user', 'pass'), None, None)
+    """
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return None
+    user, _, password = decoded.partition(":")
+    if any(c in decoded for c in "\r\n\x00"):
+        return None
+    return user, password
 
 
 def _lower(headers: Mapping[str, str]) -> set[str]:

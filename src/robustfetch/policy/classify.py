@@ -183,10 +183,11 @@ def _ftp_failure(fault: Fault, phase: str, progress: str) -> SourceFailed:
             Reason.HTTP_STATUS,
             f"FTP login refused ({text}): the server does not accept the user sent "
             "(anonymous unless credentials are given for this host)",
+            transient=False,  # the same login is refused again: move on at once
         )
     if code is not None and 400 <= code < 500:
         return SourceFailed(Reason.HTTP_STATUS, f"FTP {text} (temporary; retried)", transient=True)
-    return SourceFailed(Reason.HTTP_STATUS, f"FTP server refused: {text}")
+    return SourceFailed(Reason.HTTP_STATUS, f"FTP server refused: {text}", transient=False)
 
 
 def _certificate_failure(fault: Fault, ca_description: str) -> SourceFailed:

@@ -12,6 +12,8 @@ import re
 from typing import Optional
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from .secrets import redact
+
 __all__ = [
     "SCHEMES",
     "SOURCE_SCHEMES",
@@ -48,32 +50,50 @@ def check_url(url: object) -> str:
         raise ValueError(f"URL must be a string, not {type(url).__name__}: {url!r}")
     if not url.strip():
         raise ValueError("empty URL")
+    shown = _shown(url)
     if url != url.strip() or _CONTROL.search(url) or " " in url:
-        raise ValueError(f"URL contains whitespace or control characters: {url!r}")
+        raise ValueError(f"URL contains whitespace or control characters: {shown!r}")
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise ValueError(f"malformed URL {url!r}: {exc}") from None
+        raise ValueError(f"malformed URL {shown!r}: {exc}") from None
     if "\\" in parts.netloc:
         # Parsers disagree on where such a host ends (urllib3 stops at the
         # backslash, urlsplit does not): refuse rather than guess.
-        raise ValueError(f"URL has a backslash in its host part: {url!r}")
+        raise ValueError(f"URL has a backslash in its host part: {shown!r}")
     scheme = parts.scheme.lower()
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise ValueError(f"file URL must be file:///absolute/path, not {url!r}")
+            raise ValueError(f"file URL must be file:///absolute/path, not {shown!r}")
         return url
     if scheme not in SOURCE_SCHEMES:
-        shown = scheme or "(none)"
-        raise ValueError(f"unsupported URL scheme {shown!r} in {url!r}: use https:// (or http://)")
+        named = scheme or "(none)"
+        raise ValueError(
+            f"unsupported URL scheme {named!r} in {shown!r}: use https:// (or http://)"
+        )
     if not parts.hostname:
-        raise ValueError(f"URL has no host: {url!r}")
+        raise ValueError(f"URL has no host: {shown!r}")
+    if scheme == "ftp" and _CONTROL.search(unquote(parts.netloc + parts.path)):
+        # FTP commands are lines: a %0D%0A in the path or login would add a command.
+        raise ValueError(f"ftp URL has an encoded control character: {shown!r}")
     try:
         parts.port  # noqa: B018 - urlsplit validates the port lazily
     except ValueError:
-        raise ValueError(f"URL has an invalid port: {url!r}") from None
+        raise ValueError(f"URL has an invalid port: {shown!r}") from None
     normalise_host(parts.hostname)
     return url
+
+
+def _shown(url: str) -> str:
+    """``url`` for a message: its password masked (``ftp://user:***@host/``).
+
+    ``https://a.example\\@b.example/`` is shown as written: parsers disagree on
+    whether a user name stands before such an ``@``, and no password does.
+    """
+    head = url.partition("@")[0].partition("://")[2]
+    if "\\" in head and ":" not in head:
+        return url
+    return redact(url)
 
 
 def strip_fragment(url: str) -> str:

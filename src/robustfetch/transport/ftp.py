@@ -3,7 +3,8 @@
 An FTP download is presented as an HTTP-like answer, so the engine treats it
 as any other source: ``200`` with ``Content-Length`` (from ``SIZE``) for a
 whole file, ``206`` with ``Content-Range`` when ``Range: bytes=N-`` asked
-for a resume (``REST N``), ``416`` when the offset is past the end. FTP's
+for a resume (``REST N``), ``416`` when the offset is past the end; an
+``Authorization: Basic`` header becomes ``USER`` and ``PASS``. FTP's
 own failures (``550``, ``530``, a transfer the server aborted) are raised as
 :class:`~robustfetch.transport.TransportError` around the ftplib exception,
 and classified from there.
@@ -15,19 +16,18 @@ import ftplib
 import socket
 import time
 from collections.abc import Mapping
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 from urllib.parse import unquote, urlsplit
 
+from ..policy.access import ftp_login
 from ..policy.headers import parse_digits
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
 from .watchdog import Watch, arm
 
-__all__ = ["FTP_PORT", "Credentials", "FtpResponse", "FtpTransport"]
+__all__ = ["FTP_PORT", "FtpResponse", "FtpTransport"]
 
 FTP_PORT = 21
-#: ``(host, port)`` -> ``(user, password)`` for that server, or ``None`` (anonymous).
-Credentials = Callable[[str, int], Optional[tuple[str, str]]]
 _ANONYMOUS = ("anonymous", "anonymous@")
 # REST refused: the server cannot resume, the file is sent whole instead.
 _NO_REST = ("500", "501", "502", "504")
@@ -37,14 +37,16 @@ Buffer = Union[bytearray, memoryview]
 class FtpTransport:
     """Opens one control and one passive data connection per download (no pooling).
 
+    The login is the request's ``Authorization: Basic`` header, the one
+    :func:`~robustfetch.policy.access.credentials_for` chose for this server;
+    anonymous without one.
+
     :param settings: ``connect_to`` is honoured; proxies are not (FTP does not
         go through an HTTP proxy).
-    :param credentials: the user and password for a server; anonymous without.
     """
 
-    def __init__(self, settings: TransportSettings, credentials: Optional[Credentials] = None):
+    def __init__(self, settings: TransportSettings) -> None:
         self.settings = settings
-        self.credentials = credentials
 
     def open(
         self,
@@ -71,7 +73,9 @@ class FtpTransport:
         connecting = True
         try:
             ftp.connect(target[0], target[1])
-            user, password = (self.credentials and self.credentials(host, port)) or _ANONYMOUS
+            # Chosen by policy.access.credentials_for for this host only, sent as for http.
+            login = headers.get("Authorization")
+            user, password = (login and ftp_login(login)) or _ANONYMOUS
             ftp.login(user, password)
             connecting = False
             ftp.set_pasv(True)
