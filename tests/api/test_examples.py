@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -288,15 +288,28 @@ def test_sage_generated_tree_counts_by_route(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """A few dozen packages shaped like Sage's, each on the route it must take."""
+    pytest.importorskip("pyftpdlib")
+    from dummyserver.ftp import FtpServer
+
     upstream = make_server("good")  # project sites, GitHub-like archives
     files = make_server("good")  # files.pythonhosted.org, reached through connect_to
     mirror = make_server("good")  # a Sage mirror: spkg/upstream/${SPKG}/<tarball>
+    ftp_root = tmp_path / "ftp"
+    ftp_root.mkdir()
+    ftp = FtpServer(ftp_root)  # ftp.gnu.org and a university's ftp, through connect_to
+    request.addfinalizer(ftp.close)
     import robustfetch
 
     real = robustfetch.Fetcher
-    connect_to = {"files.pythonhosted.org:443": f"127.0.0.1:{files.port}"}
+    connect_to = {
+        "files.pythonhosted.org:443": f"127.0.0.1:{files.port}",
+        "ftp.gnu.org:21": f"127.0.0.1:{ftp.port}",
+        "ftp.math.example:21": f"127.0.0.1:{ftp.port}",
+    }
     monkeypatch.setattr(robustfetch, "Fetcher", lambda **o: real(connect_to=connect_to, **o))
     hashed = tmp_path / "hashed"
     monkeypatch.setenv("ROBUSTFETCH_HASHED_MIRRORS", str(hashed))
@@ -354,6 +367,23 @@ def test_sage_generated_tree_counts_by_route(
         digest = sha256(data)
         (hashed / "sha256" / digest[:2]).mkdir(parents=True, exist_ok=True)
         (hashed / "sha256" / digest[:2] / digest).write_bytes(data)
+    # ftp upstreams (Sage's gengetopt and singular): fetched over ftp, passive, pinned
+    for name, version, folder in (("gengetopt", "2.23", "gnu"), ("singular", "4.4.1", "pub")):
+        data = package(
+            name,
+            version,
+            f"{name}-VERSION.tar.xz",
+            f"ftp://ftp.{'gnu.org' if folder == 'gnu' else 'math.example'}/{folder}/{name}/"
+            f"{name}-VERSION.tar.xz",
+            "ftp",
+        )
+        (ftp_root / folder / name).mkdir(parents=True)
+        (ftp_root / folder / name / f"{name}-{version}.tar.xz").write_bytes(data)
+    # an ftp upstream that lost the file (550): the mirror is tried next, as for https
+    data = package(
+        "ftpgone", "1.0", "ftpgone-VERSION.tar.gz", "ftp://ftp.gnu.org/gnu/ftpgone/x.tgz", "mirror"
+    )
+    mirror.route("/spkg/upstream/ftpgone/ftpgone-1.0.tar.gz", body=data)
     # gap and gap_packages share one tarball (Sage symlinks the checksums.ini)
     gap = package("gap", "4.14.0", "gap-VERSION.tar.gz", None, "mirror")
     mirror.route("/spkg/upstream/gap/gap-4.14.0.tar.gz", body=gap)
@@ -382,6 +412,8 @@ def test_sage_generated_tree_counts_by_route(
             "files.pythonhosted.org" in url
         ):
             route = "repaired"
+        elif url.startswith("ftp://"):
+            route = "ftp"
         elif url.startswith(mirror.base_url):
             route = "mirror"
         else:
@@ -396,10 +428,16 @@ def test_sage_generated_tree_counts_by_route(
         == {
             "upstream": 16,
             "repaired": 6,
-            "mirror": 7,
+            "mirror": 8,
             "hashed mirror": 3,
+            "ftp": 2,
             "cache": 1,
         }
     )
     assert lines[-1] == f"{len(routes)} fetched, 0 failed, 0 bad"
-    print(counts)
+    assert "CWD gnu/ftpgone" in ftp.behaviour.commands  # the ftp upstream was asked first
+    # Visible with -s, and in the junit XML: the lead quotes these counts.
+    record_property("sage_counts_by_route", counts)
+    order = ("upstream", "repaired", "mirror", "hashed mirror", "ftp", "cache")
+    shown = ", ".join(f"{route} {counts[route]}" for route in order)
+    print(f"\nSage generated tree, {len(routes)} packages, by route: {shown}")
