@@ -213,7 +213,7 @@ def test_the_cli_json_never_shows_the_password(
         url = url.replace("ftp://", f"ftp://sage:{WRONG}@")
     else:
         write_netrc(tmp_path, monkeypatch, f"machine 127.0.0.1 login sage password {WRONG}\n")
-    args = ["fetch", url, "--sha256", DIGEST, "-o", str(dest_dir), "--json", "--retries", "0"]
+    args = ["fetch", url, "--sha256", DIGEST, "-o", str(dest_dir), "--json", "--retries", "0", "-v"]
     assert main([*args, "--ca-bundle", str(ca_bundle)]) == 1
     out, err = capsys.readouterr()
     assert passwords_sent(ftp) == [WRONG]
@@ -223,3 +223,16 @@ def test_the_cli_json_never_shows_the_password(
     assert WRONG not in out + err
     if where == "url":
         assert shown["url"] == url.replace(WRONG, "***")
+
+
+def test_the_cli_json_of_a_success_masks_the_password(
+    make_ftp: MakeFtp, ca_bundle: Path, dest_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ftp = make_ftp()
+    url = ftp.url(PATH).replace("ftp://", f"ftp://sage:{PASSWORD}@")
+    args = ["fetch", url, "--sha256", DIGEST, "-o", str(dest_dir), "--json", "-v", "--no-cache"]
+    assert main([*args, "--ca-bundle", str(ca_bundle)]) == 0
+    out, err = capsys.readouterr()
+    assert passwords_sent(ftp) == [PASSWORD]
+    assert PASSWORD not in out + err
+    assert json.loads(out)["url"] == url.replace(PASSWORD, "***")
