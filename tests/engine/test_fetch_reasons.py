@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import robustfetch
+import robustfetch.engine.walk
 from dummyserver import Server, closed_port
 from robustfetch import FetchError, Reason
 
@@ -85,7 +86,7 @@ def test_retry_after_is_honoured_but_capped(
     https_server: Server, opts: dict[str, Any], dest_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     waits: list[float] = []
-    monkeypatch.setattr(robustfetch.engine.request, "_sleep", waits.append)
+    monkeypatch.setattr(robustfetch.engine.walk, "_sleep", waits.append)
     url = https_server.route(
         "/f.bin", body=DATA, fail_first=2, fail_status=429, fail_headers={"Retry-After": "3600"}
     )

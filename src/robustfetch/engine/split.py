@@ -13,6 +13,7 @@ from ..policy.plan import Source
 from ..store.staging import Staging
 from ..transport import TransportError
 from ..transport.cancel import Cancel
+from .failures import status_failure, transport_failure
 from .sink import BUFFER
 from .transfer import Transfer
 
@@ -159,7 +160,7 @@ class SplitDownload:
                     response.close()
                     self._fail(source, None)
                     return
-                raise transfer._status_failure(response, source.url, current)
+                raise status_failure(response, source.url, current)
             if parse_content_range_start(response.headers.get("Content-Range")) != start or (
                 parse_content_length(response.headers.get("Content-Length", ""))
                 not in (None, length)
@@ -176,8 +177,15 @@ class SplitDownload:
                 try:
                     count = response.readinto(view[: end - position])
                 except TransportError as exc:
-                    raise transfer._failure(
-                        exc, current, "body", position - start, length, self.deadline_at
+                    raise transport_failure(
+                        transfer.options,
+                        transfer.trust,
+                        exc,
+                        current,
+                        "body",
+                        position - start,
+                        length,
+                        self.deadline_at,
                     ) from None
                 if not count:
                     raise SourceFailed(

@@ -1,4 +1,4 @@
-"""One try of one URL: redirects, streaming into the staging file, size and hash checks."""
+"""One try of one URL: the request, its redirects and a head fit to stream; small documents."""
 
 from __future__ import annotations
 
@@ -12,32 +12,23 @@ from urllib.parse import urlsplit
 from ..errors import Reason, SourceFailed
 from ..options import Options
 from ..policy.access import HOST_BOUND, check_hop, credentials_for, origin, split_userinfo
-from ..policy.backoff import parse_retry_after
-from ..policy.classify import classify_status
-from ..policy.digests import Verifier
-from ..policy.headers import parse_content_length, parse_content_range_start
+from ..policy.headers import parse_content_range_start
 from ..policy.hops import follow_redirect, is_redirect
 from ..policy.secrets import redact
-from ..policy.sniff import describe_bytes, describe_error_page
-from ..policy.urls import default_port, is_ip_literal, local_path
+from ..policy.urls import default_port, local_path
 from ..policy.witness import WANT_REPR_DIGEST
 from ..results import ProgressEvent
 from ..store.staging import Staging
 from ..transport import Response, Transport, TransportError
 from ..transport.cancel import Cancel
-from ..transport.faults import classify_exception
-from .checks import Sniff, check_witness
-from .sink import THREADED_MIN, Sink
+from .body import stream_body
+from .failures import bounded, deadline_failure, drain, status_failure, transport_failure
 
 __all__ = ["Opened", "Transfer"]
 
 log = logging.getLogger("robustfetch")
 
 CHUNK = 256 * 1024  # reads of small documents (error pages, API answers)
-_TICK = 0.1  # seconds between progress events and speed/deadline checks
-_ERROR_BODY = 64 * 1024
-# Failures after which the staged prefix is still good for a resume.
-_RESUMABLE = frozenset({Reason.TRUNCATED, Reason.STALLED, Reason.TIMEOUT, Reason.TOO_SLOW})
 
 
 @dataclass
@@ -167,7 +158,7 @@ class Transfer:
         else:
             if response.status == 416:
                 restart()  # our prefix does not fit this file
-            raise self._status_failure(response, url, current)
+            raise status_failure(response, url, current)
         return Opened(response, current, offset, url)
 
     def receive(
@@ -177,8 +168,14 @@ class Transfer:
 
         Returns :attr:`Opened.status`.
         """
-        self._stream(
-            opened.response, opened.current, staging, opened.offset, deadline_at, opened.url
+        stream_body(
+            self,
+            opened.response,
+            opened.current,
+            staging,
+            opened.offset,
+            deadline_at,
+            opened.url,
         )
         return opened.status
 
@@ -201,15 +198,15 @@ class Transfer:
         """
         response, current = self.open(url, pinned, deadline_at, {"Accept": accept}, hop="lookup")
         if response.status != 200:
-            raise self._status_failure(response, url, current)
+            raise status_failure(response, url, current)
         body = b""
         try:
             while True:
                 try:
                     chunk = response.read(CHUNK)
                 except TransportError as exc:
-                    raise self._failure(
-                        exc, current, "body", len(body), None, deadline_at
+                    raise transport_failure(
+                        self.options, self.trust, exc, current, "body", len(body), None, deadline_at
                     ) from None
                 if not chunk:
                     break
@@ -276,8 +273,8 @@ class Transfer:
                         userinfo=userinfo,
                     )
                 )
-            read_timeout = _bounded(opts.stall_timeout, deadline_at)
-            connect_timeout = _bounded(opts.connect_timeout, deadline_at)
+            read_timeout = bounded(opts.stall_timeout, deadline_at)
+            connect_timeout = bounded(opts.connect_timeout, deadline_at)
             try:
                 response = self.transport.open(
                     request_url,
@@ -289,14 +286,16 @@ class Transfer:
                     cancel=cancel,
                 )
             except TransportError as exc:
-                raise self._failure(exc, current, "connect", 0, None, deadline_at) from None
+                raise transport_failure(
+                    self.options, self.trust, exc, current, "connect", 0, None, deadline_at
+                ) from None
             if deadline_at is not None and time.monotonic() >= deadline_at:
                 # The watchdog may have cut the head short: none of it can be trusted.
                 response.close()
-                raise _deadline_failure(opts.deadline, 0, None)
+                raise deadline_failure(opts.deadline, 0, None)
             if not is_redirect(response.status, response.headers):
                 return response, current
-            _drain(response)
+            drain(response)
             if on_redirect is not None and "Link" in response.headers:
                 on_redirect(current, {"Link": response.headers["Link"]})
             target = follow_redirect(
@@ -312,190 +311,6 @@ class Transfer:
             same_origin = same_origin and origin(target) == origin(current)
             current, hops, hop = target, hops + 1, "redirect"
 
-    def _status_failure(self, response: Response, url: str, current: str) -> SourceFailed:
-        body = _drain(response)
-        if response.status == 511:
-            # RFC 6585's "Network Authentication Required": a captive portal said so.
-            detail = describe_error_page(body, 511, current, url)
-            return SourceFailed(Reason.ERROR_PAGE, detail, 511)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        failure = classify_status(response.status, body, retry_after)
-        if current != url:
-            failure.detail += f" (at {current}, after redirects)"
-        return failure
-
-    def _stream(
-        self,
-        response: Response,
-        url: str,
-        staging: Staging,
-        offset: int,
-        deadline_at: Optional[float],
-        requested: Optional[str] = None,
-    ) -> None:
-        try:
-            length = _content_length(response.headers)
-            total = None if length is None else offset + length
-            _check_announced(total, self.options.size, self.options.max_size)
-            if offset:
-                staging.resume()
-            else:
-                staging.restart()
-        except OSError as exc:
-            response.close()
-            raise SourceFailed(Reason.IO_ERROR, f"cannot write {staging.path}: {exc}") from None
-        except BaseException:
-            response.close()
-            raise
-        staging.describe(url, _validator(response.headers))
-        sniff = Sniff(response, url, requested or url, staging.name, offset)
-        try:
-            check_witness(response, staging.verifier, offset)
-        except SourceFailed:
-            response.close()
-            staging.restart()
-            raise
-        sink = Sink(staging, threaded=length is None or length >= THREADED_MIN)
-        try:
-            self._receive(response, sink, url, offset, total, deadline_at, sniff)
-            sniff.check(b"", b"")
-            sink.finish()
-            if _close_delimited(response.headers) and _passed(deadline_at):
-                # The watchdog's shutdown reads as the end of such a body.
-                raise _deadline_failure(self.options.deadline, staging.size, None)
-            if staging.size == offset and _close_delimited(response.headers):
-                # http.client ends a head at EOF as if a blank line came: a response
-                # cut inside its head looks like an empty body delimited by the close.
-                raise SourceFailed(
-                    Reason.TRUNCATED,
-                    "the server closed the connection before any byte of the body "
-                    "(and sent no Content-Length): the response was cut short",
-                    transient=True,
-                )
-            _check_complete(staging.size, total, self.options.size, staging.verifier, sniff)
-        except SourceFailed as failure:
-            response.close()
-            if failure.reason in _RESUMABLE:
-                sink.finish()  # keep what arrived: the next try resumes after it
-            else:
-                sink.abort()
-                staging.restart()
-            raise
-        except BaseException:
-            sink.abort()
-            response.close()
-            raise
-        response.release()
-        self.progress(url, staging.size, total)
-
-    def _receive(
-        self,
-        response: Response,
-        sink: Sink,
-        url: str,
-        offset: int,
-        total: Optional[int],
-        deadline_at: Optional[float],
-        sniff: Optional[Sniff] = None,
-    ) -> int:
-        """Feed the body to ``sink``, enforcing max_size, min_speed and the deadline.
-
-        ``sniff`` sees the first bytes before they are kept: an HTML page where
-        a file was expected stops the transfer after its first read.
-
-        ``received`` counts from ``offset``: the bytes staged before this body.
-        """
-        opts = self.options
-        received = offset
-        clock = time.monotonic
-        window_start, window_bytes = clock(), offset
-        next_tick = window_start + _TICK
-        read_timeout = _bounded(opts.stall_timeout, deadline_at)
-        max_size = opts.max_size
-        readinto = response.readinto
-        buffer = sink.buffer()
-        view, filled = memoryview(buffer), 0
-        size = len(view)
-        try:
-            while True:
-                try:
-                    count = readinto(view[filled:])
-                except TransportError as exc:
-                    raise self._failure(exc, url, "body", received, total, deadline_at) from None
-                if not count:
-                    return received
-                received += count
-                filled += count
-                if sniff is not None and sniff.wanted:
-                    sniff.check(view[filled - count : filled], view[:filled])
-                if max_size is not None and received > max_size:
-                    filled = 0  # never written: the file stays a clean prefix
-                    raise SourceFailed(
-                        Reason.TOO_LARGE, f"more than max_size={max_size} bytes; stopped"
-                    )
-                if filled == size:
-                    sink.submit(buffer, filled)
-                    buffer = sink.buffer()
-                    view, filled = memoryview(buffer), 0
-                now = clock()
-                if now < next_tick:
-                    continue
-                # Once per tick, not per read: progress, speed and deadline checks.
-                next_tick = now + _TICK
-                if filled:
-                    # A slow body still reaches the disk, for a resume if we are killed.
-                    sink.submit(buffer, filled)
-                    buffer = sink.buffer()
-                    view, filled = memoryview(buffer), 0
-                self.progress(url, received, total)
-                if opts.min_speed and now - window_start >= opts.min_speed_window:
-                    speed = (received - window_bytes) / (now - window_start)
-                    if speed < opts.min_speed:
-                        raise SourceFailed(
-                            Reason.TOO_SLOW,
-                            f"{speed:.0f} B/s over {now - window_start:.1f} s, below "
-                            f"min_speed={opts.min_speed:g} B/s; moving on",
-                        )
-                    window_start, window_bytes = now, received
-                if deadline_at is not None:
-                    remaining = deadline_at - now
-                    if remaining <= 0:
-                        raise _deadline_failure(opts.deadline, received, total)
-                    if remaining < read_timeout:
-                        read_timeout = remaining
-                        response.set_read_timeout(remaining)
-        finally:
-            # What arrived before a failure is kept (a resume continues after it).
-            if filled:
-                sink.submit(buffer, filled)
-
-    def _failure(
-        self,
-        exc: TransportError,
-        url: str,
-        phase: str,
-        received: int,
-        length: Optional[int],
-        deadline_at: Optional[float],
-    ) -> SourceFailed:
-        if deadline_at is not None and time.monotonic() >= deadline_at - 0.01:
-            return _deadline_failure(self.options.deadline, received, length)
-        host = urlsplit(url).hostname or ""
-        name = "connect_timeout" if exc.connecting else "stall_timeout"
-        failure = classify_exception(
-            exc,
-            phase=phase,
-            received=received,
-            expected=length,
-            timeout=getattr(self.options, name),
-            timeout_name=name,
-            sni_sent=not is_ip_literal(host),
-            via_proxy=exc.via_proxy,
-            ca_description=self.trust,
-        )
-        failure.url = url  # after a redirect: another host than the source's
-        return failure
-
     def progress(self, url: str, received: int, total: Optional[int], done: bool = False) -> None:
         if self.options.progress is not None:
             self.options.progress(ProgressEvent(redact(url), received, total, done))
@@ -506,109 +321,6 @@ def _origin(url: str) -> tuple[str, str, int]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default_port(parts.scheme)
 
 
-def _passed(deadline_at: Optional[float]) -> bool:
-    return deadline_at is not None and time.monotonic() >= deadline_at
-
-
-def _bounded(timeout: float, deadline_at: Optional[float]) -> float:
-    if deadline_at is None:
-        return timeout
-    return max(0.001, min(timeout, deadline_at - time.monotonic()))
-
-
-def _deadline_failure(
-    deadline: Optional[float], received: int, length: Optional[int]
-) -> SourceFailed:
-    of = f" of {length}" if length is not None else ""
-    return SourceFailed(
-        Reason.TIMEOUT, f"deadline of {deadline:g} s reached after {received}{of} bytes"
-    )
-
-
 def _range_start(headers: Mapping[str, str]) -> Optional[int]:
     """The first byte of a ``Content-Range: bytes N-M/T`` answer, or ``None``."""
     return parse_content_range_start(headers.get("Content-Range"))
-
-
-def _validator(headers: Mapping[str, str]) -> Optional[str]:
-    """What ``If-Range`` may carry: a strong ETag, else Last-Modified."""
-    etag = headers.get("ETag")
-    if etag and not etag.startswith("W/"):
-        return etag
-    return headers.get("Last-Modified") or None
-
-
-def _content_length(headers: Mapping[str, str]) -> Optional[int]:
-    """The announced body size; an invalid one makes this response unusable."""
-    if "chunked" in headers.get("Transfer-Encoding", "").lower():
-        return None
-    value = headers.get("Content-Length")
-    if value is None:
-        return None
-    length = parse_content_length(value)
-    if length is None:
-        raise SourceFailed(
-            Reason.HTTP_STATUS, f"invalid response: Content-Length {value[:40]!r} is not a number"
-        )
-    return length
-
-
-def _close_delimited(headers: Mapping[str, str]) -> bool:
-    """Whether the body ends only when the server closes the connection."""
-    chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
-    return not chunked and "Content-Length" not in headers
-
-
-def _check_announced(length: Optional[int], size: Optional[int], max_size: Optional[int]) -> None:
-    if length is None:
-        return
-    if max_size is not None and length > max_size:
-        raise SourceFailed(
-            Reason.TOO_LARGE, f"the server announces {length} bytes, over max_size={max_size}"
-        )
-    if size is not None and length != size:
-        raise SourceFailed(
-            Reason.SIZE_MISMATCH, f"the server announces {length} bytes, expected size={size}"
-        )
-
-
-def _check_complete(
-    received: int,
-    length: Optional[int],
-    size: Optional[int],
-    verifier: Verifier,
-    sniff: Optional[Sniff] = None,
-) -> None:
-    if length is not None and received < length:
-        raise SourceFailed(
-            Reason.TRUNCATED, f"body cut short after {received} of {length} bytes", transient=True
-        )
-    if size is not None and received != size:
-        raise SourceFailed(Reason.SIZE_MISMATCH, f"got {received} bytes, expected size={size}")
-    for algorithm, expected, actual in verifier.mismatches():
-        looks = ""
-        if verifier.required_by.get(algorithm) == "server":
-            expected += " (from the server's digest header)"
-        if sniff is not None:
-            head = sniff.head if sniff.offset == 0 else None
-            looks = "; " + describe_bytes(head, received, sniff.name, size)
-        raise SourceFailed(
-            Reason.HASH_MISMATCH,
-            f"{algorithm} mismatch: expected {expected}, got {actual} ({received} bytes){looks}",
-        )
-
-
-def _drain(response: Response) -> bytes:
-    """Read a short non-file body (for its message) and free the connection."""
-    body = b""
-    try:
-        while len(body) < _ERROR_BODY:
-            chunk = response.read(_ERROR_BODY - len(body))
-            if not chunk:
-                response.release()
-                return body
-            body += chunk
-    except TransportError:
-        pass
-    response.close()
-    return body
