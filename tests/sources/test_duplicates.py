@@ -166,3 +166,25 @@ def test_a_digest_header_on_a_redirect_vouches_for_nothing(
         robustfetch.fetch(url, dest=dest_dir, **opts)
     assert [a.reason for a in info.value.attempts] == [Reason.TRUNCATED]
     assert https_server.hits("/copy/f.bin") == 0
+
+
+def test_a_chain_of_announced_duplicates_is_capped_per_request(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """Each copy names one more: the request stops learning after a total cap, not per round."""
+    missing = https_server.route("/missing", status=404)
+    chain = 100
+    for n in range(chain):
+        https_server.route(
+            f"/d{n}/f.bin",
+            status=302,
+            headers={
+                "Location": missing,
+                "Link": f"<{https_server.url(f'/d{n + 1}/f.bin')}>; rel=duplicate",
+            },
+        )
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(https_server.url("/d0/f.bin"), DIGEST, dest=dest_dir, **opts)
+    # The first URL, then at most 32 duplicates learnt in total.
+    assert len(info.value.attempts) == 33
+    assert https_server.hits(f"/d{chain - 1}/f.bin") == 0

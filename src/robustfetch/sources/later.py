@@ -25,7 +25,9 @@ __all__ = ["LaterSources"]
 
 log = logging.getLogger("robustfetch")
 
-_MAX_DUPLICATES = 32  # a response may not flood a request with sources
+# A response may not flood a request with sources: a cap on all it learns, not per round,
+# else copies that each name one more keep a request going for ever.
+_MAX_DUPLICATES = 32
 
 
 class LaterSources:
@@ -52,6 +54,7 @@ class LaterSources:
         self.pypi_ref: Optional[SdistRef] = None
         self._steps = ["links", "pypi", "duplicates"]
         self._duplicates: list[Source] = []
+        self._learned: list[Source] = []  # every duplicate taken, for the request's whole life
         self._lock = threading.Lock()  # hedged tries may report heads from two threads
 
     def learn(
@@ -85,8 +88,9 @@ class LaterSources:
                 target, "duplicate", str(blocked) if blocked else None, witness, listed_by
             )
             with self._lock:
-                if len(self._duplicates) < _MAX_DUPLICATES and source not in self._duplicates:
+                if len(self._learned) < _MAX_DUPLICATES and source not in self._learned:
                     log.info("%s: announces a duplicate at %s", url, target)
+                    self._learned.append(source)
                     self._duplicates.append(source)
 
     def next(self) -> Optional[list[Union[Source, Attempt]]]:
