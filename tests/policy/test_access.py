@@ -113,10 +113,11 @@ URL_LOGIN = "Basic dTpw"
     ("url", "userinfo", "expected"),
     [
         ("ftp://a.example/f", None, "Basic YQ=="),
-        ("ftp://a.example:2121/f", URL_LOGIN, "Basic YQ=="),  # auth beats the URL's login
+        ("ftp://a.example:2121/f", URL_LOGIN, URL_LOGIN),  # the URL's own login wins, as for https
         ("ftp://b.example:2121/f", None, "Basic Yg=="),
         ("ftp://b.example/f", None, None),  # that key names another port
-        ("ftp://c.example/f", URL_LOGIN, "Basic Yw=="),  # .netrc beats the URL's login
+        ("ftp://c.example/f", None, "Basic Yw=="),  # .netrc
+        ("ftp://c.example/f", URL_LOGIN, URL_LOGIN),  # the URL's login beats .netrc
         ("ftp://sub.c.example/f", None, None),
         ("ftp://t.example/f", None, None),  # a token is no FTP login
         ("ftp://t.example/f", URL_LOGIN, URL_LOGIN),

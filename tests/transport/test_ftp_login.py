@@ -110,18 +110,19 @@ def test_login_with_the_urls_user_info(
     assert result.url == url.replace(PASSWORD, "***")
 
 
-def test_auth_and_netrc_come_before_the_urls_user_info(
+def test_the_urls_user_info_comes_before_auth_and_netrc(
     make_ftp: MakeFtp,
     opts: dict[str, Any],
     dest_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The most specific wins, as for https (and as curl does): the URL's own login."""
     ftp = make_ftp()
-    url = ftp.url(PATH).replace("ftp://", f"ftp://other:{WRONG}@")
-    auth = {"127.0.0.1": ("sage", PASSWORD)}
+    url = ftp.url(PATH).replace("ftp://", f"ftp://sage:{PASSWORD}@")
+    auth = {"127.0.0.1": ("other", WRONG)}
     robustfetch.fetch(url, DIGEST, dest=dest_dir / "a", auth=auth, **opts)
-    write_netrc(tmp_path, monkeypatch, f"machine 127.0.0.1 login sage password {PASSWORD}\n")
+    write_netrc(tmp_path, monkeypatch, f"machine 127.0.0.1 login other password {WRONG}\n")
     robustfetch.fetch(url, DIGEST, dest=dest_dir / "b", **{**opts, "cache_dir": None})
     assert ftp.behaviour.users == ["sage", "sage"]
     assert WRONG not in passwords_sent(ftp)

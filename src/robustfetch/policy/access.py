@@ -251,13 +251,14 @@ def _ftp_login(
 
     FTP has no TLS here, so the https-only rule cannot hold; the credentials
     configured for this very host (and port) are still the only ones sent,
-    as curl and wget do: ``auth`` for host:port, for host, ``.netrc``, then the
-    URL's own ``user:password@``, else none (anonymous). A token is no FTP login.
+    as curl and wget do. The most specific wins, in the same order as for
+    https: the URL's own ``user:password@``, ``auth`` for host:port, for host,
+    ``.netrc``, else none (anonymous). A token is no FTP login.
 
     >>> _ftp_login("f.example", 21, {("f.example", None): "Bearer t"}, {}, "Basic dTpw")
     {'Authorization': 'Basic dTpw'}
     """
-    for value in (auth.get((host, port)), auth.get((host, None)), netrc.get(host), userinfo):
+    for value in (userinfo, auth.get((host, port)), auth.get((host, None)), netrc.get(host)):
         if value is not None and ftp_login(value) is not None:
             return {"Authorization": value}
     return {}
