@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import fields, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .errors import Attempt, FetchError, Reason
 from .options import Options, make_options
-from .policy.digests import accepted, expected_hashes, is_pinned
-from .policy.plan import Job, merge_sources, plan_sources
+from .planning import Places, RequestLike
+from .planning import as_request as as_request  # the planning stays importable from here
+from .planning import plan_job as plan_job
+from .planning import plan_many as plan_many
+from .policy.digests import is_pinned
+from .policy.plan import Job, merge_sources
 from .policy.secrets import LOG_FILTER, remember_url
-from .policy.urls import check_url, filename_from_url
-from .results import FetchResult, PathArg, Request
+from .results import FetchResult, PathArg
 from .transport import Transport, TransportSettings, make_transport
 from .transport.proxies import proxies_from_environment
 from .transport.tls import make_context, resolve_trust
@@ -28,7 +30,6 @@ __all__ = ["Fetcher", "fetch", "fetch_many"]
 
 log = logging.getLogger("robustfetch")
 
-RequestLike = Union[Request, Mapping[str, Any], str]
 # Options that shape connections: changing one per call needs another transport.
 _TRANSPORT_OPTIONS = ("ca_bundle", "trust", "connect_to", "proxies", "pool_size", "transport")
 
@@ -136,7 +137,7 @@ class Fetcher:
         # Identical requests (one dest, one pinned hash) share one download.
         unique: dict[int, int] = {}
         runs: list[tuple[Job, Options]] = []
-        places = _Places()
+        places = Places()
         first_of: dict[tuple[Optional[Path], str], int] = {}
         for index, (job, job_opts) in enumerate(jobs):
             # One place and one pinned hash: the same file.
@@ -218,117 +219,6 @@ class Fetcher:
             return self._transport
 
 
-def plan_job(
-    url: str,
-    sha256: Optional[Union[str, Sequence[str]]],
-    fallbacks: Sequence[str],
-    dest: Optional[PathArg],
-    opts: Options,
-) -> Job:
-    """Check one request and turn it into a :class:`Job`; all errors are ``ValueError``."""
-    check_url(url)
-    if isinstance(fallbacks, (str, bytes)) or not isinstance(fallbacks, Iterable):
-        raise ValueError(f"fallbacks must be a list of URLs, not {fallbacks!r}")
-    fallbacks = [check_url(u) for u in fallbacks]
-    expected = expected_hashes(sha256, opts.hashes, [url, *fallbacks], opts.integrity)
-    name: Optional[str] = opts.filename
-    if name is None:
-        try:
-            name = filename_from_url(url)
-        except ValueError:
-            name = None
-    target = _destination(dest, name, url, opts)
-    if opts.mirrors and name is None:
-        filename_from_url(url)  # raises the explanation
-    sources = plan_sources(
-        url,
-        fallbacks,
-        opts.mirrors,
-        name or "",
-        opts.rule_set(),
-        opts.hashed_mirrors,
-        sorted(accepted(expected["sha256"])) if "sha256" in expected else None,
-    )
-    return Job(sources, expected, target, name or "download", url)
-
-
-def plan_many(
-    requests: Iterable[RequestLike], opts: Options
-) -> list[Union[tuple[Job, Options], ValueError]]:
-    """Each request checked and planned with its own options, or the ``ValueError`` it raised.
-
-    No I/O. One ``dest`` written by two requests needs the same pinned hash in
-    both (the file is then fetched once); a later request that breaks this is refused.
-    """
-    planned: list[Union[tuple[Job, Options], ValueError]] = []
-    places = _Places()
-    seen: dict[Optional[Path], list[Job]] = {}
-    for item in requests:
-        try:
-            request = as_request(item)
-            changes = {
-                name: getattr(request, name)
-                for name in ("filename", "size", "hashes")
-                if getattr(request, name) is not None
-            }
-            job_opts = make_options(opts, **changes) if changes else opts
-            job = plan_job(request.url, request.sha256, request.fallbacks, request.dest, job_opts)
-            # read_metalink marks its requests: their hashes are the Metalink's.
-            pinned_by = getattr(request, "pinned_by", None)
-            if isinstance(pinned_by, str):
-                job = replace(job, pinned_by=pinned_by)
-            place = places.key(job)
-            _check_dest_conflict(job, seen.get(place, ()))
-        except ValueError as exc:
-            planned.append(exc)
-            continue
-        seen.setdefault(place, []).append(job)
-        planned.append((job, job_opts))
-    return planned
-
-
-def _destination(
-    dest: Optional[PathArg], name: Optional[str], url: str, opts: Options
-) -> Optional[Path]:
-    if dest is None:
-        if opts.cache_dir is None:
-            raise ValueError("no dest and no cache: give dest, or enable the cache")
-        return None
-    try:
-        path = Path(os.fspath(dest))
-    except TypeError:
-        raise ValueError(f"dest must be a path, not {dest!r}") from None
-    if str(path) == "":
-        raise ValueError("dest is an empty path")
-    if path.is_dir():
-        if name is None:
-            filename_from_url(url)  # raises the explanation
-        assert name is not None
-        return path / name
-    if not path.parent.is_dir():
-        raise ValueError(f"dest {str(path)!r}: folder {str(path.parent)!r} does not exist")
-    return path
-
-
-_REQUEST_KEYS = tuple(f.name for f in fields(Request))
-
-
-def as_request(item: RequestLike) -> Request:
-    """``item`` (a :class:`Request`, a dict with its keys, or a URL) as a :class:`Request`."""
-    if isinstance(item, str):
-        return Request(item)
-    if isinstance(item, Request):
-        return item
-    if isinstance(item, Mapping):
-        unknown = set(item) - set(_REQUEST_KEYS)
-        if unknown or "url" not in item:
-            raise ValueError(
-                f"bad request {dict(item)!r}: keys are {', '.join(_REQUEST_KEYS)} (url required)"
-            )
-        return Request(**item)
-    raise ValueError(f"bad request {item!r}: give a Request, a dict or a URL")
-
-
 def _unexpected(job: Job, exc: Exception) -> FetchError:
     """The :class:`FetchError` standing for ``exc``, raised below the engine boundary."""
     context = exc.__context__
@@ -351,44 +241,6 @@ def _check_cache_folder(opts: Options) -> None:
 def _check_workers(workers: object) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number >= 1, not {workers!r}")
-
-
-class _Places:
-    """Where each job's file lands, as one comparable key: the resolved ``dest`` or ``None``.
-
-    Each folder is resolved once (not each request's path, nor each pair of
-    requests): fetch_many's planning stays a few microseconds per file.
-    """
-
-    def __init__(self) -> None:
-        self._folders: dict[Path, Path] = {}
-
-    def key(self, job: Job) -> Optional[Path]:
-        dest = job.dest
-        if dest is None:
-            return None
-        if os.path.islink(dest):  # a link to another dest is that dest
-            return dest.resolve()
-        folder = self._folders.get(dest.parent)
-        if folder is None:
-            folder = self._folders[dest.parent] = dest.parent.resolve()
-        return folder / dest.name
-
-
-def _same_pin(a: Job, b: Job) -> bool:
-    """Whether two jobs at one place ask for one file: the same pinned hash."""
-    return is_pinned(a.expected) and a.expected == b.expected
-
-
-def _check_dest_conflict(job: Job, same_place: Sequence[Job]) -> None:
-    """``same_place``: the earlier jobs whose file lands where ``job``'s does."""
-    if job.dest is None:
-        return
-    for other in same_place:
-        if not _same_pin(job, other):
-            raise ValueError(
-                f"two requests write the same dest {str(job.dest)!r} without the same pinned hash"
-            )
 
 
 def _transport_settings(opts: Options) -> TransportSettings:
