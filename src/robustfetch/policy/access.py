@@ -226,6 +226,8 @@ def credentials_for(
     ...                 headers={"Cookie": "c=1"}, auth={}, netrc={})
     {}
     """
+    if not (userinfo or auth or netrc or headers):
+        return {}  # nothing to hand out (the usual case): no URL parsing per hop
     target = origin(url)
     if target is not None and target[0] == "ftp":
         return _ftp_login(target[1], target[2], auth, netrc, userinfo)

@@ -228,6 +228,8 @@ class RuleSet:
         >>> print(rs.blocked_by("https://dl.example.org/f"), rs.blocked_by("https://x.example/f"))
         None block * (rules[0])
         """
+        if not any(r.kind == "block" for r in self.rules):
+            return None  # the usual case, and once per request hop: no URL parsing
         try:
             hostname = urlsplit(url).hostname or ""
         except ValueError:  # a malformed [IPv6] host

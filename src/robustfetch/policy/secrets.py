@@ -58,8 +58,9 @@ def redact(text: str) -> str:
     >>> redact("proxy 'alice:pw@p.example:3128' refused")
     "proxy 'alice:***@p.example:3128' refused"
     """
-    text = _USERINFO.sub(_mask_userinfo, text)
-    text = _BARE_USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+    if "@" in text:  # both patterns need one: most texts skip the regular expressions
+        text = _USERINFO.sub(_mask_userinfo, text)
+        text = _BARE_USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     for secret in list(_known):
         if secret in text:
             text = text.replace(secret, MASK)
@@ -75,12 +76,15 @@ def redact_attempt(attempt: Attempt) -> Attempt:
 
 
 def redact_result(result: FetchResult) -> FetchResult:
-    """``result`` with its URL and attempts passed through :func:`redact`."""
-    return dataclasses.replace(
-        result,
-        url=redact(result.url),
-        attempts=[redact_attempt(a) for a in result.attempts],
-    )
+    """``result`` with its URL and attempts passed through :func:`redact`.
+
+    ``result`` itself when nothing in it needed masking (the common case: no copy).
+    """
+    url = redact(result.url)
+    attempts = [redact_attempt(a) for a in result.attempts]
+    if url == result.url and all(a is b for a, b in zip(attempts, result.attempts)):
+        return result
+    return dataclasses.replace(result, url=url, attempts=attempts)
 
 
 def redact_error(error: FetchError) -> FetchError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ __all__ = [
     "CRASH_VARIABLE",
     "claim",
     "crash_point",
+    "crash_target",
     "create_new",
     "deliver",
     "open_regular",
@@ -50,9 +52,15 @@ _NAME_BYTES = 200
 CRASH_VARIABLE = "ROBUSTFETCH_TEST_CRASH_AT"
 
 
+@functools.cache
+def crash_target() -> Optional[str]:
+    """The point :data:`CRASH_VARIABLE` names, read once per process (tests set it for a child)."""
+    return os.environ.get(CRASH_VARIABLE)
+
+
 def crash_point(point: str) -> None:
     """Die here if the test seam :data:`CRASH_VARIABLE` names ``point``."""
-    if os.environ.get(CRASH_VARIABLE) == point:
+    if crash_target() == point:
         kill = getattr(signal, "SIGKILL", None)
         if kill is None:  # Windows
             os._exit(137)
@@ -81,6 +89,8 @@ def create_new(path: Path, flags: int = os.O_RDWR) -> int:
 
 
 _swept: set[str] = set()
+#: The same, as paths, looked up before any ``abspath`` (one per file cost fetch_many dearly).
+_swept_folders: set[Path] = set()
 _swept_lock = threading.Lock()
 
 
@@ -90,11 +100,14 @@ def sweep(folder: Path, always: bool = False) -> int:
     Done once per folder per process (a folder listing per file would cost
     ``fetch_many`` dearly), or every time with ``always``. Returns how many.
     """
+    if not always and folder in _swept_folders:  # fetch_many: one folder, hundreds of files
+        return 0
     key = os.path.abspath(folder)
     with _swept_lock:
         if key in _swept and not always:
             return 0
         _swept.add(key)
+        _swept_folders.add(Path(key))  # absolute: a relative name may change with the cwd
     removed = 0
     try:
         names = [e.name for e in os.scandir(folder) if e.name.endswith(_SUFFIX)]

@@ -13,9 +13,9 @@ from typing import Optional
 
 from ..policy.digests import DigestValue, Verifier, is_pinned
 from .files import (
-    CRASH_VARIABLE,
     claim,
     crash_point,
+    crash_target,
     create_new,
     open_regular,
     remove,
@@ -64,9 +64,8 @@ class Staging:
         self.url: Optional[str] = None
         self._file: Optional[io.FileIO] = None
         self.committed = False
-        self._meta = path.with_name(path.name + ".json")
         self._described: Optional[tuple[str, Optional[str]]] = None
-        self._crash = os.environ.get(CRASH_VARIABLE)  # test seam, read once
+        self._crash = crash_target()  # test seam
 
     @classmethod
     def beside(cls, folder: Path, name: str, expected: Mapping[str, DigestValue]) -> Staging:
@@ -101,6 +100,11 @@ class Staging:
         except (OSError, ValueError, KeyError, TypeError):
             pass  # nothing staged, or no usable validator: the pinned hash still guards
         return staging
+
+    @property
+    def _meta(self) -> Path:
+        """The validator file beside a resumable staging file (fresh ones have none)."""
+        return self.path.with_name(self.path.name + ".json")
 
     @property
     def size(self) -> int:

@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Optional, Union
+from typing import Any, Optional, Union
 from urllib.parse import quote, unquote, urlsplit
 
 from ..policy.secrets import redact
@@ -24,6 +24,7 @@ from . import TransportError, TransportSettings
 from .body import BodyReader, Buffer
 from .cancel import Cancel
 from .eyeballs import connect
+from .head import FastHeadResponse
 from .proxies import proxy_for
 from .watchdog import Watch, arm
 
@@ -46,6 +47,8 @@ _STALE = (
 
 class _Connection(http.client.HTTPConnection):
     """An HTTP/1.1 connection on a socket that :class:`StdlibTransport` set up."""
+
+    response_class = FastHeadResponse  # the same head, without the e-mail parser
 
     def __init__(self, peer: tuple[str, int], sock: socket.socket) -> None:
         super().__init__(peer[0], peer[1])
@@ -295,6 +298,11 @@ class _Headers(Mapping[str, str]):
 
     def __getitem__(self, name: str) -> str:
         return self._items[name.lower()][1]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        # Most look-ups miss (Content-Range, Repr-Digest...): no KeyError raised per miss.
+        item = self._items.get(name.lower())
+        return default if item is None else item[1]
 
     def __iter__(self) -> Iterator[str]:
         return (name for name, _ in self._items.values())

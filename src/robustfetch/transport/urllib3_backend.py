@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import sys
 import threading
@@ -20,13 +21,14 @@ from urllib3.exceptions import (
     NewConnectionError,
     ProxyError,
 )
-from urllib3.util import Timeout, make_headers
+from urllib3.util import Retry, Timeout, make_headers
 
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
 from .body import BodyReader, Buffer
 from .cancel import Cancel
 from .eyeballs import connect
+from .head import FastHeadResponse
 from .proxies import proxy_for
 from .watchdog import Watch, arm
 
@@ -83,6 +85,8 @@ def _new_conn(conn: HTTPConnection) -> socket.socket:
 class _WatchedHTTPConnection(HTTPConnection):
     """A connection whose sockets the current request's watch and Cancel can shut down."""
 
+    response_class = FastHeadResponse  # the same head, without the e-mail parser
+
     def _new_conn(self) -> socket.socket:
         return _new_conn(self)
 
@@ -93,6 +97,8 @@ class _WatchedHTTPConnection(HTTPConnection):
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     """:class:`_WatchedHTTPConnection` for https."""
+
+    response_class = FastHeadResponse
 
     def _new_conn(self) -> socket.socket:
         return _new_conn(self)
@@ -111,6 +117,35 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
 
 
 _POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+_NUM_POOLS = 32
+
+# A URL urllib3's parse_url would leave as it is: lower-case host name or IPv4 address,
+# a port without leading zeros, a path and query of characters it never re-encodes
+# (percent escapes upper-case), no ``/.`` (dot segments get removed). Anything else
+# takes PoolManager.urlopen, which normalises it first.
+_PLAIN_URL = re.compile(
+    r"(https?)://([a-z0-9][a-z0-9.-]*)(?::([1-9][0-9]{0,4}))?"
+    r"((?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-F]{2})*)?)"
+    r"(\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-F]{2})+)?(?:#[^\x00-\x20\x7f]*)?"
+)
+
+
+def _plain_target(url: str) -> Optional[tuple[str, str]]:
+    """The host and request target urllib3 would make of ``url``, if it needs no normalising.
+
+    >>> _plain_target("https://h.example:8443/a/f.bin?x=1#sha256=ab")
+    ('h.example', '/a/f.bin?x=1')
+    >>> print(_plain_target("https://H.example/f"), _plain_target("https://h/a/../f"))
+    None None
+    """
+    match = _PLAIN_URL.fullmatch(url)
+    if match is None or "/." in match.group(4) or int(match.group(3) or 0) > 65535:
+        return None  # "/.": maybe a dot segment, which urllib3 removes
+    return match.group(2), (match.group(4) or "/") + (match.group(5) or "")
+
+
+#: What ``retries=False, redirect=False`` becomes inside urlopen, made once.
+_NO_RETRIES = Retry(False, redirect=False)
 
 
 class Urllib3Transport:
@@ -123,6 +158,10 @@ class Urllib3Transport:
         self._direct = self._manager(None)
         self._proxied: dict[str, urllib3.ProxyManager] = {}
         self._lock = threading.Lock()
+        # The direct pools by origin, so that a request to a known origin skips
+        # PoolManager's URL parse and pool-key build (tens of µs per small file).
+        self._pools: dict[tuple[str, str, int], HTTPConnectionPool] = {}
+        self._timeouts: dict[tuple[float, float], Timeout] = {}
 
     def open(
         self,
@@ -142,16 +181,21 @@ class Urllib3Transport:
         manager = self._proxy_manager(proxy) if proxy else self._direct
         kwargs: dict[str, Any] = {
             "redirect": False,
-            "retries": False,
+            "retries": _NO_RETRIES,
             "preload_content": False,
             "decode_content": False,
-            "timeout": Timeout(connect=connect_timeout, read=read_timeout),
+            "timeout": self._timeout(connect_timeout, read_timeout),
         }
         target = address or self._settings.target_for(host, port)
+        plain = _plain_target(url) if target is None and not proxy else None
         watch = _current.watch = arm(deadline_at)
         _current.cancel = cancel
         try:
-            if target is None:
+            if plain is not None:
+                pool = self._pool(scheme, plain[0], port)
+                kwargs["assert_same_host"] = False  # as PoolManager.urlopen does
+                raw = pool.urlopen("GET", plain[1], headers=dict(headers), **kwargs)
+            elif target is None:
                 raw = manager.urlopen("GET", url, headers=dict(headers), **kwargs)
             else:
                 raw = self._open_redirected(manager, parts, host, target, headers, kwargs)
@@ -180,8 +224,30 @@ class Urllib3Transport:
         with self._lock:
             managers = [self._direct, *self._proxied.values()]
             self._proxied.clear()
+            self._pools.clear()
         for manager in managers:
             manager.clear()
+
+    def _pool(self, scheme: str, host: str, port: int) -> HTTPConnectionPool:
+        """The direct manager's pool for this origin, remembered."""
+        key = (scheme, host, port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._direct.connection_from_host(host, port, scheme=scheme)
+            if len(self._pools) >= _NUM_POOLS:
+                # No more pools kept open than PoolManager keeps (it may have let them go).
+                self._pools.clear()
+            self._pools[key] = pool
+        return pool
+
+    def _timeout(self, connect: float, read: float) -> Timeout:
+        # urllib3 clones a Timeout before use: one object serves every request.
+        timeout = self._timeouts.get((connect, read))
+        if timeout is None:
+            if len(self._timeouts) >= 64:  # timeouts cut to a deadline vary per request
+                self._timeouts.clear()
+            timeout = self._timeouts[(connect, read)] = Timeout(connect=connect, read=read)
+        return timeout
 
     def _open_redirected(
         self,
@@ -218,7 +284,7 @@ class Urllib3Transport:
 
     def _manager(self, proxy: Optional[str]) -> Any:
         common: dict[str, Any] = {
-            "num_pools": 32,
+            "num_pools": _NUM_POOLS,
             "maxsize": self._settings.pool_size,
             "block": False,
             "ssl_context": self._settings.context,
