@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from .options import Options, make_options
-from .policy.digests import accepted, expected_hashes, is_pinned
+from .policy.digests import expected_hashes, is_pinned, sha256_order
 from .policy.plan import Job, plan_sources
 from .policy.urls import check_url, filename_from_url
 from .results import PathArg, Request
@@ -48,7 +48,7 @@ def plan_job(
         name or "",
         opts.rule_set(),
         opts.hashed_mirrors,
-        sorted(accepted(expected["sha256"])) if "sha256" in expected else None,
+        sha256_order(sha256, expected["sha256"]) if "sha256" in expected else None,
     )
     return Job(sources, expected, target, name or "download", url)
 

@@ -168,6 +168,26 @@ def show_digests(value: DigestValue) -> str:
     return value if isinstance(value, str) else " or ".join(sorted(value))
 
 
+def sha256_order(given: Any, value: DigestValue) -> list[str]:
+    """The sha256 candidates of ``value`` in the order the caller wrote them in ``given``.
+
+    Hashed mirrors are asked once per candidate, in that order; candidates that
+    came from elsewhere (a URL fragment) follow, sorted.
+
+    >>> a, b = "a" * 64, "b" * 64
+    >>> sha256_order([b, "sha256:" + a], frozenset({a, b})) == [b, a]
+    True
+    """
+    wanted = accepted(value)
+    items = [given] if isinstance(given, str) else list(given or ())
+    ordered: list[str] = []
+    for item in items:
+        for digest in parse_digests("sha256", item, "sha256="):
+            if digest in wanted and digest not in ordered:
+                ordered.append(digest)
+    return ordered + sorted(wanted - set(ordered))
+
+
 def lock_digest(expected: Mapping[str, DigestValue]) -> Optional[str]:
     """The sha256 that keys a request's lock and partial file, or ``None`` without one.
 
