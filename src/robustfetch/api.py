@@ -180,7 +180,9 @@ class Fetcher:
             raise error from exc
 
     def _run_engine(self, job: Job, opts: Options) -> FetchResult:
-        if any(getattr(opts, name) != getattr(self.options, name) for name in _TRANSPORT_OPTIONS):
+        if opts is not self.options and any(
+            getattr(opts, name) != getattr(self.options, name) for name in _TRANSPORT_OPTIONS
+        ):
             settings = _transport_settings(opts)
             transport = make_transport(opts.transport, settings)
             try:

@@ -281,7 +281,11 @@ class Transfer:
                     headers,
                     connect_timeout=connect_timeout,
                     read_timeout=read_timeout,
-                    address=address if _origin(current) == _origin(address_at or url) else None,
+                    address=(
+                        address
+                        if address is not None and _origin(current) == _origin(address_at or url)
+                        else None
+                    ),
                     deadline_at=deadline_at,
                     cancel=cancel,
                 )

@@ -177,6 +177,8 @@ def split_userinfo(url: str) -> tuple[str, Optional[str]]:
     >>> split_userinfo("https://h.example/f")
     ('https://h.example/f', None)
     """
+    if "@" not in url and "[" not in url and "]" not in url:
+        return url, None  # the usual case, no parse (brackets: urlsplit may refuse the URL)
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url, None

@@ -83,6 +83,9 @@ def rewrite_url(url: str) -> list[str]:
 
 def _builtin(url: str) -> Optional[str]:
     """The URL the built-in rules try before ``url``, or ``None`` if none applies."""
+    lowered = url.lower()
+    if url.isascii() and "pypi" not in lowered and "pythonhosted" not in lowered:
+        return None  # no legacy host (only non-ASCII hosts can map to one by IDNA): no parse
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -50,36 +50,35 @@ def check_url(url: object) -> str:
         raise ValueError(f"URL must be a string, not {type(url).__name__}: {url!r}")
     if not url.strip():
         raise ValueError("empty URL")
-    shown = _shown(url)
     if url != url.strip() or _CONTROL.search(url) or " " in url:
-        raise ValueError(f"URL contains whitespace or control characters: {shown!r}")
+        raise ValueError(f"URL contains whitespace or control characters: {_shown(url)!r}")
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise ValueError(f"malformed URL {shown!r}: {exc}") from None
+        raise ValueError(f"malformed URL {_shown(url)!r}: {exc}") from None
     if "\\" in parts.netloc:
         # Parsers disagree on where such a host ends (urllib3 stops at the
         # backslash, urlsplit does not): refuse rather than guess.
-        raise ValueError(f"URL has a backslash in its host part: {shown!r}")
+        raise ValueError(f"URL has a backslash in its host part: {_shown(url)!r}")
     scheme = parts.scheme.lower()
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise ValueError(f"file URL must be file:///absolute/path, not {shown!r}")
+            raise ValueError(f"file URL must be file:///absolute/path, not {_shown(url)!r}")
         return url
     if scheme not in SOURCE_SCHEMES:
         named = scheme or "(none)"
         raise ValueError(
-            f"unsupported URL scheme {named!r} in {shown!r}: use https:// (or http://)"
+            f"unsupported URL scheme {named!r} in {_shown(url)!r}: use https:// (or http://)"
         )
     if not parts.hostname:
-        raise ValueError(f"URL has no host: {shown!r}")
+        raise ValueError(f"URL has no host: {_shown(url)!r}")
     if scheme == "ftp" and _CONTROL.search(unquote(parts.netloc + parts.path)):
         # FTP commands are lines: a %0D%0A in the path or login would add a command.
-        raise ValueError(f"ftp URL has an encoded control character: {shown!r}")
+        raise ValueError(f"ftp URL has an encoded control character: {_shown(url)!r}")
     try:
         parts.port  # noqa: B018 - urlsplit validates the port lazily
     except ValueError:
-        raise ValueError(f"URL has an invalid port: {shown!r}") from None
+        raise ValueError(f"URL has an invalid port: {_shown(url)!r}") from None
     normalise_host(parts.hostname)
     return url
 
