@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,41 @@ def test_fastest_ignores_stale_failures(tmp_path: Path) -> None:
     assert store.load()["a.example:443"].failures == 1
     later = os.path.getmtime(tmp_path / "mirror-health.json") + STALE_AFTER + 1
     assert store.load(now=later) == {}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("where", ["url", "mirror"])
+def test_a_fifo_in_a_local_source_is_not_waited_on(
+    where: str, opts: dict[str, Any], dest_dir: Path, tmp_path: Path
+) -> None:
+    """Opening a FIFO blocks until a writer comes: it is no file, and is never opened so."""
+    fifo_folder = tmp_path / "fifo"
+    fifo_folder.mkdir()
+    fifo = fifo_folder / "pkg-1.0.tgz"
+    os.mkfifo(fifo)
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "pkg-1.0.tgz").write_bytes(DATA)
+    url, mirrors = (fifo.as_uri(), [good]) if where == "url" else (DEAD, [fifo_folder, good])
+    outcome: list[Any] = []
+    options = {**opts, "hedge_after": None}  # a hedge would hide the blocked thread
+
+    def run() -> None:
+        try:
+            outcome.append(
+                robustfetch.fetch(url, DIGEST, dest=dest_dir, mirrors=mirrors, **options)
+            )
+        except Exception as exc:  # reported below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(20)
+    hung = worker.is_alive()
+    if hung:  # free the blocked reader: a writer that closes at once gives it end of file
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join()
+    assert not hung, "the fetch waited on a FIFO"
+    (result,) = outcome
+    assert isinstance(result, robustfetch.FetchResult)
+    assert [a.reason for a in result.attempts][-2:] == [Reason.NOT_FOUND, None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, BinaryIO, Optional
 
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
     from .ftp import FtpTransport
 
 __all__ = ["FileResponse", "SchemeRouter", "list_folder"]
+
+# Flags absent on some systems (Windows has no FIFOs to wait on, POSIX no binary mode).
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
 
 
 class SchemeRouter:
@@ -96,17 +102,28 @@ class FileResponse:
 
     @classmethod
     def open(cls, path: str) -> FileResponse:
+        # Opening a FIFO or a device waits for a writer for ever, whatever the deadline:
+        # open without waiting, keep only a regular file (what was opened, not the name).
+        flags = os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed by release()/close()
+            fd = os.open(path, flags)
         except FileNotFoundError:
             return cls(404, None, 0, f"no file {path}")
         except OSError as exc:
             status = 403 if exc.errno in (errno.EACCES, errno.EPERM, errno.EISDIR) else 500
             return cls(status, None, 0, f"cannot open {path}: {exc.strerror}")
-        if not os.path.isfile(path):
-            handle.close()
-            return cls(404, None, 0, f"{path} is not a regular file")
-        return cls(200, handle, os.fstat(handle.fileno()).st_size, "")
+        try:
+            found = os.fstat(fd)
+            if not stat.S_ISREG(found.st_mode):
+                os.close(fd)
+                return cls(404, None, 0, f"{path} is not a regular file")
+            if _O_NONBLOCK:
+                os.set_blocking(fd, True)
+            handle = os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(200, handle, found.st_size, "")
 
     def read(self, amount: int) -> bytes:
         if self._handle is None:
