@@ -17,7 +17,7 @@ from .planning import plan_job as plan_job
 from .planning import plan_many as plan_many
 from .policy.digests import is_pinned
 from .policy.plan import Job, merge_sources
-from .policy.secrets import LOG_FILTER, remember_url
+from .policy.secrets import LOG_FILTER, redact_error, remember_url
 from .results import FetchResult, PathArg
 from .transport import Transport, TransportSettings, make_transport
 from .transport.proxies import proxies_from_environment
@@ -227,10 +227,11 @@ def _unexpected(job: Job, exc: Exception) -> FetchError:
     if isinstance(exc, OSError) and isinstance(context, FetchError):
         # A clean-up failed while the fetch was failing: why it failed matters more.
         log.warning("%s: clean-up failed: %s", job.name, exc)
-        return context
+        return redact_error(context)
     kind = "local I/O error" if isinstance(exc, OSError) else "unexpected error"
     attempt = Attempt(job.sources[0].url, Reason.IO_ERROR, f"{kind}: {type(exc).__name__}: {exc}")
-    return FetchError(f"could not fetch {job.name}: {kind}", [attempt])
+    # Made past the engine's own masking: the source URL may carry a password.
+    return redact_error(FetchError(f"could not fetch {job.name}: {kind}", [attempt]))
 
 
 def _check_cache_folder(opts: Options) -> None:

@@ -120,6 +120,7 @@ def check_mirrors(name: str, value: Any) -> tuple[str, ...]:
             base = _folder_url(base)
         if not isinstance(base, str):
             raise ValueError(f"{name} must be base URLs (strings), not {base!r}")
+        remember_url(base)  # its password is never printed
         check_url(base.replace("{filename}", "f").replace("{sha256}", "0"))
         bases.append(base)
     return tuple(bases)
@@ -156,6 +157,7 @@ def _check_pages(name: str, value: Any) -> tuple[str, ...]:
             page = Path(os.fspath(page)).expanduser().absolute().as_uri()
         if not isinstance(page, str):
             raise ValueError(f"{name} must be URLs or folders (strings), not {page!r}")
+        remember_url(page)  # its password is never printed
         check_url(page)
         pages.append(page)
     return tuple(pages)

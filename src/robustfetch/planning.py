@@ -11,6 +11,7 @@ from typing import Any, Optional, Union
 from .options import Options, make_options
 from .policy.digests import expected_hashes, is_pinned, sha256_order
 from .policy.plan import Job, plan_sources
+from .policy.secrets import redact, remember_url
 from .policy.urls import check_url, filename_from_url
 from .results import PathArg, Request
 
@@ -27,9 +28,27 @@ def plan_job(
     opts: Options,
 ) -> Job:
     """Check one request and turn it into a :class:`Job`; all errors are ``ValueError``."""
-    check_url(url)
+    listed = not isinstance(fallbacks, (str, bytes)) and isinstance(fallbacks, Iterable)
+    fallbacks = list(fallbacks) if listed else fallbacks
+    for given in (url, *(fallbacks if listed else [fallbacks])):
+        if isinstance(given, str):
+            remember_url(given)  # a password in a source URL is never printed
+    try:
+        return _plan_job(url, sha256, fallbacks, dest, opts)
+    except ValueError as exc:
+        raise ValueError(redact(str(exc))) from None
+
+
+def _plan_job(
+    url: str,
+    sha256: Optional[Union[str, Sequence[str]]],
+    fallbacks: Sequence[str],
+    dest: Optional[PathArg],
+    opts: Options,
+) -> Job:
     if isinstance(fallbacks, (str, bytes)) or not isinstance(fallbacks, Iterable):
         raise ValueError(f"fallbacks must be a list of URLs, not {fallbacks!r}")
+    check_url(url)
     fallbacks = [check_url(u) for u in fallbacks]
     expected = expected_hashes(sha256, opts.hashes, [url, *fallbacks], opts.integrity)
     name: Optional[str] = opts.filename

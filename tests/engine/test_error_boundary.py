@@ -83,3 +83,20 @@ def test_fetch_many_keeps_its_results_when_one_job_breaks_unexpectedly(
     assert "RuntimeError" in str(results[1])
     with pytest.raises(FetchError):
         robustfetch.fetch(bad, dest=dest_dir / "b", **{**opts, "progress": progress})
+
+
+def test_an_unexpected_error_does_not_show_a_password(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """The FetchError made for a bug past the engine is masked like any other."""
+    https_server.route("/f.bin", body=DATA)
+    url = https_server.url("/f.bin").replace("://", "://alice:unexp-s3cret@")
+
+    def progress(event: ProgressEvent) -> None:
+        raise RuntimeError(f"a progress callback with a bug, at {event.url}")
+
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(url, DIGEST, dest=dest_dir, **{**opts, "progress": progress})
+    assert "RuntimeError" in str(info.value)
+    shown = str(info.value) + repr(info.value.attempts)
+    assert "unexp-s3cret" not in shown and "alice:***@" in shown

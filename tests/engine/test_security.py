@@ -338,6 +338,61 @@ def test_a_credential_header_value_is_never_printed(
     assert "t0ken" not in str(bad.value)
 
 
+@pytest.mark.parametrize(
+    "password", ["qu'ote-pw1", 'dq"uote-pw2', "lt<pw3-x", "gt>pw4-x", "pct%2Fpw5-x", "at@pw6-x"]
+)
+def test_a_password_in_any_source_url_is_never_printed(
+    password: str,
+    hosts: dict[str, Server],
+    options: dict[str, Any],
+    dest_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """RFC 3986 user info may hold ``'`` (and parsers take ``"<>@`` too): the user info runs
+    to the last ``@`` of the authority, in every URL given: source, fallback, mirror, pages."""
+    server = hosts[ALLOWED]
+    for path in ("/f.tgz", "/fb/f.tgz", "/m/f.tgz", "/links/"):
+        server.route(path, status=404)
+    base = f"https://alice:{password}@{ALLOWED}"
+    caplog.set_level("DEBUG")
+    with pytest.raises(FetchError) as info:
+        robustfetch.fetch(
+            f"{base}/f.tgz",
+            DIGEST,
+            [f"{base}/fb/f.tgz"],
+            dest=dest_dir,
+            mirrors=[f"{base}/m"],
+            find_links=[f"{base}/links/"],
+            **options,
+        )
+    assert server.hits("/m/f.tgz") == 1 and server.hits("/links/") == 1
+    everything = _everything(info.value, "", "", caplog.text)
+    for shown in (password, password.replace("%2F", "/")):
+        assert shown[3:] not in everything
+    assert info.value.attempts[0].url == f"https://alice:***@{ALLOWED}/f.tgz"
+
+
+@pytest.mark.parametrize("where", ["url", "fallback", "mirror", "find_links"])
+def test_a_url_made_invalid_by_its_password_is_not_echoed(where: str) -> None:
+    """A ``#`` or ``/`` in a password ends the authority early: the ValueError hides it."""
+    for password in ("ha#sh-pw-77", "sl/ash-pw-77"):
+        url = f"https://alice:{password}@h.example:8443/f.tgz"
+        arguments: dict[str, Any] = {
+            "url": {"url": url},
+            "fallback": {"fallbacks": [url]},
+            "mirror": {"mirrors": [url]},
+            "find_links": {"find_links": [url]},
+        }[where]
+        with pytest.raises(ValueError) as info:
+            robustfetch.fetch(
+                arguments.get("url", "https://h.example/f.tgz"),
+                DIGEST,
+                arguments.get("fallbacks", ()),
+                **{k: v for k, v in arguments.items() if k not in ("url", "fallbacks")},
+            )
+        assert "-pw-77" not in str(info.value), str(info.value)
+
+
 # -- 4. remote answers cannot point home -----------------------------------------------------
 
 

@@ -39,8 +39,9 @@ __all__ = [
 ]
 
 MASK = "***"
-# scheme://userinfo@ ; the run before "@" stops where a URL's authority must end.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#'\"<>\[\]]*)@")
+# scheme://userinfo@ ; as in RFC 3986 the authority ends at the first "/", "?" or "#",
+# and its user info runs to the last "@" in it: quotes, "<", ">" and "@" may be inside.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#]*)@")
 # A proxy written without a scheme: "alice:s3cret@proxy:3128" (as HTTPS_PROXY allows).
 _BARE_USERINFO = re.compile(r"(?<![\w/.:@%+-])([\w.%+-]+):([^\s/?#@'\"<>\[\]]+)@(?=[\w\[])")
 # Shorter values would mask ordinary words; URL passwords are masked whatever their length.
@@ -112,13 +113,21 @@ def remember(values: Iterable[str]) -> None:
 
 def remember_url(url: str) -> None:
     """Mask the password (or lone user name, often a token) of ``url``, as written and decoded."""
+    url = url if "://" in url else "http://" + url
     try:
-        parts = urlsplit(url if "://" in url else "http://" + url)
+        parts = urlsplit(url)
         user, password = parts.username, parts.password
     except ValueError:
-        return
+        user = password = None
     secret = password if password is not None else user
     if secret:
+        remember([secret, unquote(secret)])
+    # A "#" or "/" written into a password ends the authority early (the URL is then
+    # refused or names another host): what the writer meant as user info is masked too.
+    meant = url.partition("://")[2].rpartition("@")[0]
+    if meant:
+        user, colon, password = meant.partition(":")
+        secret = password if colon else user
         remember([secret, unquote(secret)])
 
 

@@ -12,7 +12,7 @@ import re
 from typing import Optional
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from .secrets import redact
+from .secrets import MASK, redact
 
 __all__ = [
     "SCHEMES",
@@ -55,7 +55,9 @@ def check_url(url: object) -> str:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise ValueError(f"malformed URL {_shown(url)!r}: {exc}") from None
+        shown = _shown(url)
+        detail = "" if shown != url else f": {exc}"  # the parser may quote the user info
+        raise ValueError(f"malformed URL {shown!r}{detail}") from None
     if "\\" in parts.netloc:
         # Parsers disagree on where such a host ends (urllib3 stops at the
         # backslash, urlsplit does not): refuse rather than guess.
@@ -86,12 +88,24 @@ def check_url(url: object) -> str:
 def _shown(url: str) -> str:
     """``url`` for a message: its password masked (``ftp://user:***@host/``).
 
+    >>> _shown("https://alice:pa#ss@h.example:99/f")
+    'https://alice:***@h.example:99/f'
+
     ``https://a.example\\@b.example/`` is shown as written: parsers disagree on
     whether a user name stands before such an ``@``, and no password does.
     """
     head = url.partition("@")[0].partition("://")[2]
     if "\\" in head and ":" not in head:
         return url
+    # A refused URL is often one whose password holds a "#" or "/", which ends the
+    # authority early: all before the last "@" is what its writer may have meant.
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        meant, _, tail = rest.rpartition("@")
+        user, colon, _password = meant.partition(":")
+        if colon and not any(c in user for c in "/?#"):
+            return f"{scheme}://{user}:{MASK}@{tail}"
+        return f"{scheme}://{MASK}@{tail}"
     return redact(url)
 
 
