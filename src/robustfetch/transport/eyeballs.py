@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from .cancel import Cancel
+from .cancel import Cancel, forget
 from .resolve import lookup
 
 __all__ = ["ATTEMPT_DELAY", "connect", "interleave"]
@@ -88,7 +88,7 @@ def _new_socket(
         if cancel is not None:
             cancel.watch(sock)
     except BaseException:
-        sock.close()
+        _discard(sock, cancel)
         raise
     return sock
 
@@ -107,7 +107,7 @@ def _connect_one(
         if cancel is not None:
             cancel.check()
     except BaseException:
-        sock.close()
+        _discard(sock, cancel)
         raise
     return sock
 
@@ -145,7 +145,7 @@ def _race(
                         pending[sock] = info
                         selector.register(sock, selectors.EVENT_WRITE)
                     else:
-                        sock.close()
+                        _discard(sock, cancel)
                         errors.append(OSError(code, f"{info[4][0]}: {_strerror(code)}"))
                     continue
                 if not pending:
@@ -163,16 +163,16 @@ def _race(
                     if code == 0 and winner is None:
                         winner = sock
                         continue
-                    sock.close()
+                    _discard(sock, cancel)
                     if code:
                         errors.append(OSError(code, f"{info[4][0]}: {_strerror(code)}"))
         except BaseException:
             if winner is not None:
-                winner.close()
+                _discard(winner, cancel)
             raise
         finally:
             for sock in pending:
-                sock.close()
+                _discard(sock, cancel)
     winner.setblocking(True)
     winner.settimeout(timeout)
     return winner
@@ -183,3 +183,9 @@ def _strerror(code: int) -> str:
         return os.strerror(code)
     except ValueError:
         return f"error {code}"
+
+
+def _discard(sock: socket.socket, cancel: Optional[Cancel]) -> None:
+    """Close a socket the race lost; the Cancel's duplicate would keep it connected."""
+    forget(cancel, sock)
+    sock.close()

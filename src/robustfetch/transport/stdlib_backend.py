@@ -22,7 +22,7 @@ from ..policy.secrets import redact
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
 from .body import BodyReader, Buffer
-from .cancel import Cancel
+from .cancel import Cancel, forget
 from .eyeballs import connect
 from .head import FastHeadResponse
 from .proxies import proxy_for
@@ -190,6 +190,7 @@ class StdlibTransport:
             if proxy is not None and scheme == "https":
                 _tunnel(sock, address, _proxy_auth(proxy))
         except _FAILURES as exc:
+            forget(cancel, sock)
             sock.close()
             raise TransportError(str(exc), via_proxy=proxy is not None, connecting=True) from exc
         if scheme == "https":
@@ -198,6 +199,7 @@ class StdlibTransport:
                 # ssl sends no SNI for IP literals.
                 sock = self._settings.context.wrap_socket(sock, server_hostname=host)
             except _FAILURES as exc:
+                forget(cancel, sock)
                 sock.close()
                 raise TransportError(str(exc), connecting=True) from exc
         return _Connection(dial, sock)
@@ -227,11 +229,12 @@ class StdlibTransport:
             conn.endheaders()
             raw = conn.getresponse()
         except _FAILURES as exc:
+            forget(cancel, sock)
             conn.close()
             if reused and isinstance(exc, _STALE):
                 raise _StaleConnection from exc
             raise TransportError(str(exc)) from exc
-        return StdlibResponse(self, key, conn, sock, raw, watch)
+        return StdlibResponse(self, key, conn, sock, raw, watch, cancel)
 
 
 class _StaleConnection(Exception):
@@ -325,9 +328,11 @@ class StdlibResponse:
         sock: Union[socket.socket, ssl.SSLSocket],
         raw: http.client.HTTPResponse,
         watch: Optional[Watch] = None,
+        cancel: Optional[Cancel] = None,
     ) -> None:
         self._transport = transport
         self._watch = watch
+        self._cancel = cancel
         self._key = key
         self._conn: Optional[_Connection] = conn
         self._sock = sock  # kept: http.client drops conn.sock when the server will close
@@ -387,8 +392,11 @@ class StdlibResponse:
         if conn is None:
             return  # already released or closed
         fired = self._watch is not None and self._watch.cancel()
+        # A pooled connection may serve another request next: this one's Cancel
+        # (a hedge that loses later) must not shut it down then.
+        intact = forget(self._cancel, self._sock)
         self._raw.close()  # frees http.client's state for the next request; keeps the socket
-        if self._finished and not self._raw.will_close and not fired:
+        if self._finished and not self._raw.will_close and not fired and intact:
             self._transport._checkin(self._key, conn)
             return
         conn.close()
@@ -400,6 +408,7 @@ class StdlibResponse:
             return  # already released (maybe to the pool) or closed
         if self._watch is not None:
             self._watch.cancel()
+        forget(self._cancel, self._sock)  # its duplicate would keep the connection open
         self._raw.close()
         conn.close()
         self._sock.close()

@@ -26,7 +26,7 @@ from urllib3.util import Retry, Timeout, make_headers
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
 from .body import BodyReader, Buffer
-from .cancel import Cancel
+from .cancel import Cancel, forget
 from .eyeballs import connect
 from .head import FastHeadResponse
 from .proxies import proxy_for
@@ -87,33 +87,65 @@ class _WatchedHTTPConnection(HTTPConnection):
 
     response_class = FastHeadResponse  # the same head, without the e-mail parser
 
+    #: The Cancel of the request using the connection (forgotten when it goes back).
+    cancel: Optional[Cancel] = None
+
     def _new_conn(self) -> socket.socket:
         return _new_conn(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
+        self.cancel = getattr(_current, "cancel", None)
         _watch_socket(self.sock)  # a kept-alive connection, reused
         super().request(*args, **kwargs)
+
+    def close(self) -> None:
+        _forget(self)  # the Cancel's duplicate would keep the connection open
+        super().close()
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     """:class:`_WatchedHTTPConnection` for https."""
 
     response_class = FastHeadResponse
+    cancel: Optional[Cancel] = None
 
     def _new_conn(self) -> socket.socket:
         return _new_conn(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
+        self.cancel = getattr(_current, "cancel", None)
         _watch_socket(self.sock)
         super().request(*args, **kwargs)
+
+    def close(self) -> None:
+        _forget(self)
+        super().close()
+
+
+def _forget(conn: Any) -> bool:
+    """Stop the Cancel of the request that used ``conn`` touching it; ``False`` if it may have."""
+    cancel, conn.cancel = conn.cancel, None
+    return forget(cancel, conn.sock)
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
 
+    def _put_conn(self, conn: Any) -> None:
+        # urllib3 gives a connection back on its own once a body is read: another
+        # request may take it next, which a hedge that loses later must not shut down.
+        if conn is not None and not _forget(conn):
+            conn.close()
+        super()._put_conn(conn)
+
 
 class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None and not _forget(conn):
+            conn.close()
+        super()._put_conn(conn)
 
 
 _POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
