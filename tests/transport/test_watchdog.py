@@ -56,3 +56,20 @@ def test_many_watches_share_one_thread() -> None:
     names = [t.name for t in threading.enumerate()]
     assert names.count("robustfetch-watchdog") == 1
     assert arm(None) is None
+
+
+def test_finished_requests_do_not_pile_up_in_the_watchdog() -> None:
+    """A request that ends long before its deadline leaves (almost) nothing behind."""
+    from robustfetch.transport.watchdog import _WATCHDOG
+
+    live = arm(time.monotonic() + 600)
+    assert live is not None
+    for _ in range(5000):
+        watch = arm(time.monotonic() + 600)
+        assert watch is not None
+        watch.cancel()
+    with _WATCHDOG._wakeup:
+        queued = [entry[2] for entry in _WATCHDOG._heap]
+    assert live in queued  # the live watch is kept
+    assert len(queued) < 2500
+    live.cancel()
