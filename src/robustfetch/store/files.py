@@ -18,6 +18,7 @@ from .locks import mark_in_use, orphaned
 
 __all__ = [
     "CRASH_VARIABLE",
+    "RENAME_OPEN",
     "claim",
     "crash_point",
     "crash_target",
@@ -87,6 +88,10 @@ def create_new(path: Path, flags: int = os.O_RDWR) -> int:
     mark_in_use(fd)
     return fd
 
+
+#: Whether a file may be renamed while open (not on Windows): a temporary file
+#: then stays open, and so marked in use against sweeps, until it has its name.
+RENAME_OPEN = os.name != "nt"
 
 _swept: set[str] = set()
 #: The same, as paths, looked up before any ``abspath`` (one per file cost fetch_many dearly).
@@ -183,6 +188,7 @@ def deliver(source: Path, target: Path, mode: Optional[int] = None) -> None:
     sweep(target.parent)
     temporary = target.parent / temporary_name(target.name)
     fd = create_new(temporary, os.O_WRONLY)
+    held = True
     try:
         try:
             source_fd = os.open(source, os.O_RDONLY | _O_BINARY | _O_CLOEXEC)
@@ -195,15 +201,21 @@ def deliver(source: Path, target: Path, mode: Optional[int] = None) -> None:
                 os.fchmod(fd, mode)
             sync_data(fd)
         finally:
-            os.close(fd)
+            if not RENAME_OPEN:
+                os.close(fd)  # Windows renames no open file
+                held = False
         if mode is not None and not hasattr(os, "fchmod"):  # Windows
             os.chmod(temporary, mode)
         crash_point("deliver")
+        # Open, so marked in use, until renamed: another process's sweep leaves it.
         replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
             remove(temporary)
         raise
+    finally:
+        if held:
+            os.close(fd)
 
 
 def replace(source: Path, target: Path) -> None:

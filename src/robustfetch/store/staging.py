@@ -13,6 +13,7 @@ from typing import Optional
 
 from ..policy.digests import DigestValue, Verifier, is_pinned
 from .files import (
+    RENAME_OPEN,
     claim,
     crash_point,
     crash_target,
@@ -218,14 +219,19 @@ class Staging:
         crash_point("sync")
         if not _names(file.fileno(), self.path):
             raise OSError(f"{self.path} was replaced by someone else; not committing it")
-        self._close()
+        if not RENAME_OPEN:
+            self._close()  # Windows renames no open file
         if mode is not None and not hasattr(os, "fchmod"):  # Windows
             os.chmod(self.path, mode)
         crash_point("rename")
         # The data is durable before the rename, so a crash leaves the old file
         # or the new one, never a torn one; the rename itself is not synced
-        # (a folder fsync per file halves fetch_many's speed).
-        replace(self.path, target)
+        # (a folder fsync per file halves fetch_many's speed). The file stays open,
+        # and so marked in use, until renamed: another process's sweep leaves it.
+        try:
+            replace(self.path, target)
+        finally:
+            self._close()
         self.committed = True
         if self.keep:
             with contextlib.suppress(OSError):
