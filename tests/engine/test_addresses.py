@@ -129,3 +129,51 @@ def test_a_temporary_dns_failure_is_retried(
     result = robustfetch.fetch(url, DIGEST, dest=dest_dir, **{**opts, "retries": 1})
     assert [a.reason for a in result.attempts] == [Reason.DNS, None]
     assert result.path.read_bytes() == DATA
+
+
+class _HangingResolver:
+    """``name`` resolves once; later look-ups hang until released (then fail)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str, servers: list[Server]) -> None:
+        import threading
+
+        self.release = threading.Event()
+        self.ended = threading.Event()  # a hung look-up came back
+        self.calls = 0
+        guarded = socket.getaddrinfo
+
+        def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            if host != name:
+                return guarded(host, port, *args, **kwargs)
+            self.calls += 1
+            if self.calls > 1:
+                self.release.wait(10)  # bounded: a failing test ends too
+                self.ended.set()
+                raise socket.gaierror(socket.EAI_AGAIN, "resolver hung")
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (s.host, s.port))
+                for s in servers
+            ]
+
+        monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+
+def test_the_other_addresses_look_up_ends_by_the_deadline(
+    make_server: Any, opts: dict[str, Any], dest_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a TLS failure the host's addresses are looked up again: bounded by the deadline."""
+    bad = make_server("untrusted", host="127.0.0.1")
+    resolver = _HangingResolver(monkeypatch, "example.test", [bad])
+    try:
+        with pytest.raises(FetchError) as info:
+            robustfetch.fetch(
+                f"https://example.test:{bad.port}/f.bin",
+                DIGEST,
+                dest=dest_dir,
+                **{**opts, "deadline": 1.0},
+            )
+        assert resolver.calls == 2  # the second look-up is the one that hung
+        assert not resolver.ended.is_set()  # the fetch did not wait for it
+    finally:
+        resolver.release.set()
+    assert info.value.attempts[0].reason is Reason.CERT_UNTRUSTED

@@ -170,3 +170,32 @@ def test_ftp_urls_are_accepted_and_gopher_is_not(dest_dir: Path) -> None:
         robustfetch.fetch("gopher://example.org/f.tgz", DIGEST, dest=dest_dir)
     with pytest.raises(ValueError, match="no host"):
         robustfetch.fetch("ftp:///f.tgz", DIGEST, dest=dest_dir)
+
+
+def test_the_name_look_up_ends_by_the_deadline(
+    opts: dict[str, Any], dest_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resolver that hangs costs the deadline, not the resolver's own time."""
+    import socket
+    import threading
+
+    release, ended = threading.Event(), threading.Event()
+    guarded = socket.getaddrinfo
+
+    def hanging(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "ftp.example.test":
+            return guarded(host, *args, **kwargs)
+        release.wait(10)  # bounded: a failing test ends too
+        ended.set()
+        raise socket.gaierror(socket.EAI_AGAIN, "resolver hung")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    try:
+        with pytest.raises(FetchError) as info:
+            robustfetch.fetch(
+                f"ftp://ftp.example.test{PATH}", DIGEST, dest=dest_dir, **{**opts, "deadline": 1.0}
+            )
+        assert not ended.is_set()  # the fetch did not wait for the resolver
+    finally:
+        release.set()
+    assert [a.reason for a in info.value.attempts] == [Reason.TIMEOUT]

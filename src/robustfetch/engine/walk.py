@@ -292,7 +292,7 @@ class SourceWalk:
         itself; its first address is taken as the one that failed (it is tried
         first). What is staged is kept for a resume, as for any other try.
         """
-        for address in self.transfer.transport.addresses(failing)[1:]:
+        for address in self.transfer.transport.addresses(failing, deadline_at)[1:]:
             shown = authority(*address)
             resume = _may_resume(staging, source.url)
             try:

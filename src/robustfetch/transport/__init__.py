@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,10 +56,11 @@ class TransportSettings:
     )
     pool_size: int = 8
 
-    def resolve(self, url: str) -> list[tuple[str, int]]:
+    def resolve(self, url: str, deadline_at: Optional[float] = None) -> list[tuple[str, int]]:
         """:meth:`Transport.addresses`, shared by the implementations."""
         from ..policy.urls import normalise_host
         from .proxies import proxy_for
+        from .resolve import lookup
 
         parts = urlsplit(url)
         host = normalise_host(parts.hostname or "")
@@ -68,7 +68,7 @@ class TransportSettings:
         if parts.scheme == "file" or proxy_for(url, self.proxies) or self.target_for(host, port):
             return []
         try:
-            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found = lookup(host, port, deadline_at)  # a hung resolver ends by the deadline
         except (OSError, UnicodeError):
             return []
         addresses: list[tuple[str, int]] = []
@@ -152,11 +152,11 @@ class Transport(Protocol):
             another thread can abort the request (a hedge that lost the race).
         """
 
-    def addresses(self, url: str) -> list[tuple[str, int]]:
+    def addresses(self, url: str, deadline_at: Optional[float] = None) -> list[tuple[str, int]]:
         """The addresses ``url``'s host resolves to, in the order they would be tried.
 
         Empty when they cannot be told apart from here (a proxy, ``connect_to``,
-        a failed lookup).
+        a failed lookup, or one that did not end by ``deadline_at``).
         """
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:

@@ -76,9 +76,11 @@ class SchemeRouter:
             cancel=cancel,
         )
 
-    def addresses(self, url: str) -> list[tuple[str, int]]:
+    def addresses(self, url: str, deadline_at: Optional[float] = None) -> list[tuple[str, int]]:
         # FTP has no certificate to differ per address: nothing to try again there.
-        return [] if url.startswith(("file:", "ftp:")) else self.network.addresses(url)
+        if url.startswith(("file:", "ftp:")):
+            return []
+        return self.network.addresses(url, deadline_at)
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
         if url.startswith("file:"):

@@ -23,6 +23,7 @@ from ..policy.access import ftp_login
 from ..policy.headers import parse_digits
 from ..policy.urls import normalise_host
 from . import TransportError, TransportSettings
+from .eyeballs import connect
 from .watchdog import Watch, arm
 
 __all__ = ["FTP_PORT", "FtpResponse", "FtpTransport"]
@@ -112,7 +113,7 @@ class FtpTransport:
         target = self.settings.target_for(host, port) or (host, port)
         started = time.monotonic()
         try:
-            socket.create_connection(target, timeout=timeout).close()
+            connect(target, timeout, deadline_at=started + timeout).close()
         except OSError:
             return None
         return time.monotonic() - started
@@ -130,7 +131,9 @@ class _WatchedFTP(ftplib.FTP):
     ) -> str:
         # ftplib's own connect reads the greeting before a caller could watch the socket.
         self.host, self.port = host, port
-        sock = socket.create_connection((host, port), self.timeout)
+        # Raced addresses, and a name look-up that ends by the deadline (as for http).
+        deadline_at = None if self._watch is None else self._watch.deadline_at
+        sock = connect((host, port), self.timeout, deadline_at=deadline_at)
         if self._watch is not None:
             self._watch.attach(sock)
         self.sock = sock

@@ -127,8 +127,8 @@ class StdlibTransport:
         conn = self._connect(scheme, host, port, target, proxy, connect_timeout, watch, cancel)
         return self._exchange(key, conn, path, request_headers, read_timeout, False, watch, cancel)
 
-    def addresses(self, url: str) -> list[tuple[str, int]]:
-        return self._settings.resolve(url)
+    def addresses(self, url: str, deadline_at: Optional[float] = None) -> list[tuple[str, int]]:
+        return self._settings.resolve(url, deadline_at)
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
         return self._settings.connect_time(url, timeout)

@@ -246,8 +246,8 @@ class Urllib3Transport:
             _current.cancel = None
         return Urllib3Response(raw, watch)
 
-    def addresses(self, url: str) -> list[tuple[str, int]]:
-        return self._settings.resolve(url)
+    def addresses(self, url: str, deadline_at: Optional[float] = None) -> list[tuple[str, int]]:
+        return self._settings.resolve(url, deadline_at)
 
     def connect_time(self, url: str, timeout: float) -> Optional[float]:
         return self._settings.connect_time(url, timeout)
