@@ -181,3 +181,9 @@ def test_the_log_filter_masks_formatted_messages(caplog: pytest.LogCaptureFixtur
         logger.removeFilter(secrets.LOG_FILTER)
     assert "hunter2" not in caplog.text and ":b@" not in caplog.text
     assert "https://alice:***@h/f" in caplog.text
+
+
+def test_user_info_without_a_host_is_refused() -> None:
+    """Found by fuzzing: ``a://@//@`` lost its user info but kept an ``@`` in its netloc."""
+    with pytest.raises(ValueError, match="no host"):
+        access.split_userinfo("A://@//@")

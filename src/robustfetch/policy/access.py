@@ -183,6 +183,9 @@ def split_userinfo(url: str) -> tuple[str, Optional[str]]:
     if "@" not in parts.netloc:
         return url, None
     userinfo, _, hostport = parts.netloc.rpartition("@")
+    if not hostport:
+        # check_url refuses such URLs first; a bare "scheme://@" would re-parse as user info.
+        raise ValueError("a URL with user info but no host")
     user, _, password = userinfo.partition(":")
     bare = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
     return bare, auth_header((unquote(user), unquote(password)))
