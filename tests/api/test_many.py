@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,31 @@ def test_one_failure_never_stops_the_others(
     assert isinstance(results[10], FetchError)
     assert [a.reason for a in results[10].attempts] == [Reason.NOT_FOUND]
     assert len([r for r in results if isinstance(r, FetchResult)]) == 20
+
+
+def test_an_interrupt_stops_every_worker_and_reaches_the_caller(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """Ctrl-C (or SystemExit) in one download: no file more is started, no thread is left."""
+    urls = [https_server.route(p, body=b) for p, b in list(FILES.items())[:40]]
+    seen: list[str] = []
+
+    def progress(event: robustfetch.ProgressEvent) -> None:
+        seen.append(event.url)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    def workers() -> set[threading.Thread]:  # the test servers' threads are daemons
+        return {t for t in threading.enumerate() if not t.daemon}
+
+    before = workers()
+    with pytest.raises(KeyboardInterrupt):
+        robustfetch.fetch_many(
+            [{"url": u, "dest": dest_dir} for u in urls], workers=4, progress=progress, **opts
+        )
+    assert workers() <= before  # every worker stopped, none left behind
+    asked = sum(https_server.hits(p) for p in list(FILES)[:40])
+    assert asked < 3 + 4  # what was under way, nothing taken after the interrupt
 
 
 def test_bad_request_is_refused_before_any_download(
