@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import robustfetch
+import robustfetch.api
 from dummyserver import Server
 from robustfetch import FetchError, FetchResult, Reason
 from robustfetch.cli.main import main
@@ -71,6 +72,37 @@ def test_an_interrupt_stops_every_worker_and_reaches_the_caller(
     assert workers() <= before  # every worker stopped, none left behind
     asked = sum(https_server.hits(p) for p in list(FILES)[:40])
     assert asked < 3 + 4  # what was under way, nothing taken after the interrupt
+
+
+def test_threads_beyond_two_per_core_only_for_downloads_that_wait(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPU-bound (nothing waits): two threads per core; more would only contend."""
+    busy = robustfetch.api._busy_threads()
+    monkeypatch.setattr(robustfetch.api, "WAITED", 60.0)  # no file counts as waiting
+    urls = [https_server.route(p, body=b) for p, b in list(FILES.items())[:60]]
+    results = robustfetch.fetch_many(
+        [{"url": u, "dest": dest_dir} for u in urls], workers=busy + 4, **opts
+    )
+    assert all(isinstance(r, FetchResult) for r in results)
+    assert https_server.connections <= busy
+
+
+def test_downloads_that_wait_on_the_network_get_every_worker(
+    https_server: Server, opts: dict[str, Any], dest_dir: Path
+) -> None:
+    """Each answer trickles in (a slow network): threads grow to ``workers`` to overlap waits."""
+    busy = robustfetch.api._busy_threads()
+    workers = busy + 3
+    urls = [
+        https_server.route(p, body=b, trickle=(1024, 0.05))
+        for p, b in list(FILES.items())[: 3 * workers]
+    ]
+    results = robustfetch.fetch_many(
+        [{"url": u, "dest": dest_dir} for u in urls], workers=workers, **opts
+    )
+    assert all(isinstance(r, FetchResult) for r in results)
+    assert https_server.connections > busy
 
 
 def test_bad_request_is_refused_before_any_download(
