@@ -70,7 +70,8 @@ def fetch_many(
     """Fetch many files in parallel over shared connections; results in input order.
 
     :param requests: :class:`Request` objects, dicts with the same keys, or URLs.
-    :param workers: threads downloading at once.
+    :param workers: the most threads downloading at once: two per core to start
+        with, more (up to ``workers``) while downloads wait on the network.
     :returns: a :class:`FetchResult` or the :class:`FetchError` for each request.
     :raises ValueError: a bad request, before any download; two requests for one
         ``dest`` must pin the same hash (the file is then fetched once).
