@@ -68,6 +68,8 @@ def proxy_for(url: str, proxies: Mapping[str, str]) -> Optional[str]:
     >>> proxy_for("https://b.test/f", {"https": "p:3128"})
     'http://p:3128'
     """
+    if all(key == "no" for key in proxies):
+        return None  # no proxy at all (NO_PROXY alone changes nothing): no parse per request
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
