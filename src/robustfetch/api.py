@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Fetcher", "fetch", "fetch_many"]
 
-log = logging.getLogger("robustfetch")
 
 # Options that shape connections: changing one per call needs another transport.
 _TRANSPORT_OPTIONS = ("ca_bundle", "trust", "connect_to", "proxies", "pool_size", "transport")
@@ -89,7 +87,7 @@ class Fetcher:
 
     def __init__(self, **options: Any) -> None:
         # Log lines pass through the same masking as messages (idempotent).
-        logging.getLogger("robustfetch").addFilter(LOG_FILTER)
+        _logger().addFilter(LOG_FILTER)
         self.options = make_options(**options)
         self._settings = _transport_settings(self.options)
         self._transport: Optional[Transport] = None
@@ -300,7 +298,7 @@ def _unexpected(job: Job, exc: Exception) -> FetchError:
     context = exc.__context__
     if isinstance(exc, OSError) and isinstance(context, FetchError):
         # A clean-up failed while the fetch was failing: why it failed matters more.
-        log.warning("%s: clean-up failed: %s", job.name, exc)
+        _logger().warning("%s: clean-up failed: %s", job.name, exc)
         return redact_error(context)
     kind = "local I/O error" if isinstance(exc, OSError) else "unexpected error"
     attempt = Attempt(job.sources[0].url, Reason.IO_ERROR, f"{kind}: {type(exc).__name__}: {exc}")
@@ -332,3 +330,10 @@ def _transport_settings(opts: Options) -> TransportSettings:
         connect_to=opts.connect_to,
         pool_size=opts.pool_size,
     )
+
+
+def _logger() -> Any:
+    """The ``robustfetch`` logger; :mod:`logging` loads on the first fetch, not at import."""
+    import logging
+
+    return logging.getLogger("robustfetch")

@@ -8,7 +8,6 @@ shows it; no message made here shows one either.
 from __future__ import annotations
 
 import functools
-import netrc
 import os
 import re
 from collections.abc import Mapping
@@ -109,6 +108,8 @@ def read_netrc() -> dict[str, str]:
 @functools.lru_cache(maxsize=4)
 def _parse(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
     # Read again only when the file changed (mtime and size are the key).
+    import netrc  # here, not at import: most programs never have a netrc file
+
     try:
         parsed = netrc.netrc(path)
     except netrc.NetrcParseError as exc:

@@ -9,12 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .credentials import check_auth
-from .policy.access import HOST_BOUND
 from .policy.digests import normalise_algorithm, parse_digests
 from .policy.rewrite import LIST_WHERE, Rule, parse_rules
-from .policy.secrets import redact, remember, remember_url
-from .policy.sri import parse_integrity
+from .policy.secrets import HOST_BOUND, redact, remember, remember_url
 from .policy.urls import check_url, split_host_port
 
 __all__ = [
@@ -224,9 +221,18 @@ def _check_hashes(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def _check_auth(name: str, value: Any) -> Any:
+    """The ``auth`` option (:mod:`robustfetch.credentials` loads with the first one given)."""
+    from .credentials import check_auth
+
+    return check_auth(name, value)
+
+
 def _check_integrity(name: str, value: Any) -> Optional[str]:
     if value is None:
         return None
+    from .policy.sri import parse_integrity  # loads with the first integrity= only
+
     parse_integrity(value)
     return str(value)
 
@@ -326,7 +332,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "mirror_order": _check_choice(MIRROR_ORDERS),
     "progress": _check_progress,
     "headers": _check_headers,
-    "auth": check_auth,
+    "auth": _check_auth,
     "netrc": _check_bool,
     "hashes": _check_hashes,
     "integrity": _check_integrity,

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ._version import __version__
-from .credentials import netrc_auth
 from .option_checks import MIRROR_ORDERS as MIRROR_ORDERS
 from .option_checks import TRANSPORT_CHOICES as TRANSPORT_CHOICES
 from .option_checks import TRUST_CHOICES as TRUST_CHOICES
@@ -100,7 +99,7 @@ def make_options(base: Optional[Options] = None, **given: Any) -> Options:
     if "config" in checked:
         checked["config_rules"] = read_config(checked["config"])
     if "netrc" in checked:
-        checked["netrc_auth"] = netrc_auth(checked["netrc"])
+        checked["netrc_auth"] = _netrc_auth(checked["netrc"])
     options = replace(base, **checked)
     _check_combination(options)
     return options
@@ -141,7 +140,7 @@ def _from_environment(given: Mapping[str, Any]) -> Options:
         config=config_path,
         config_rules=read_config(config_path),
         offline=env.get("ROBUSTFETCH_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
-        netrc_auth=netrc_auth(True) if "netrc" not in given else {},
+        netrc_auth=_netrc_auth(True) if "netrc" not in given else {},
     )
     if variable and "ca_bundle" not in given and "trust" not in given:
         defaults = replace(defaults, ca_bundle=check_file(f"${variable}", env[variable]))
@@ -157,3 +156,10 @@ def _check_combination(options: Options) -> None:
         raise ValueError(f"size={options.size} is larger than max_size={options.max_size}")
     if options.ca_bundle is not None and options.trust in ("system", "truststore"):
         raise ValueError(f"ca_bundle and trust={options.trust!r} contradict each other: pick one")
+
+
+def _netrc_auth(enabled: Any) -> dict[str, str]:
+    """:func:`robustfetch.credentials.netrc_auth`, loaded on the first options built."""
+    from .credentials import netrc_auth
+
+    return netrc_auth(enabled)

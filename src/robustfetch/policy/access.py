@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import Reason, SourceFailed
 from .rewrite import RuleSet
+from .secrets import HOST_BOUND
 from .urls import default_port, normalise_host
 
 __all__ = [
@@ -50,8 +51,6 @@ __all__ = [
 
 #: Who asks for a connection; ``hop`` of :func:`decide` names it in messages.
 HOP_KINDS = ("source", "redirect", "probe", "lookup", "duplicate", "hedge")
-#: Header names that carry credentials: they never travel to another origin.
-HOST_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
 # Schemes a link read from a remote answer may use, and when.
 _PLAIN = frozenset({"http", "ftp"})
 

@@ -26,7 +26,12 @@ from urllib.parse import unquote, urlsplit
 from ..errors import Attempt, FetchError
 from ..results import FetchResult
 
+#: Header names that carry credentials: masked in messages, and they never
+#: travel to another origin (:mod:`robustfetch.policy.access`).
+HOST_BOUND = frozenset({"authorization", "cookie", "proxy-authorization"})
+
 __all__ = [
+    "HOST_BOUND",
     "LOG_FILTER",
     "MASK",
     "RedactingFilter",
