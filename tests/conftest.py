@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import pytest
 
-from dummyserver import Certs, Proxy, Server
+from dummyserver import Certs, Conn, Proxy, RawServer, Server
 from dummyserver._net import Listener
 
 # Removed from the environment for every test, whatever their case (http_proxy, ...).
@@ -205,3 +205,27 @@ def loopback_only_dns(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", guarded)
+
+
+@pytest.fixture
+def raw_https(certs: Certs) -> Iterator[Callable[[bytes], str]]:
+    """Factory: an HTTPS server that reads a request head, sends ``answer`` verbatim, closes.
+
+    For answers no well-behaved server sends (a head cut short, odd header
+    values); returns the URL of a file on it.
+    """
+    made: list[RawServer] = []
+
+    def factory(answer: bytes) -> str:
+        def handler(conn: Conn) -> None:
+            conn.read_head()
+            conn.send_all(answer)
+            conn.close_clean()
+
+        server = RawServer(handler, certs.context_for("good"))
+        made.append(server)
+        return f"https://127.0.0.1:{server.port}/files/f.bin"
+
+    yield factory
+    for server in made:
+        server.close()

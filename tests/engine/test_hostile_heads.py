@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 import robustfetch
-from dummyserver import Certs, Conn, RawServer, Server
+from dummyserver import Server
 from robustfetch import FetchError, Reason
 
 DATA = b"the real file\n" * 1000
 DIGEST = hashlib.sha256(DATA).hexdigest()
 
 MakeRaw = Callable[[bytes], str]
-
-
-@pytest.fixture
-def raw_https(certs: Certs) -> Iterator[MakeRaw]:
-    """Factory: an HTTPS server that reads a request head, sends ``answer`` verbatim, closes."""
-    made: list[RawServer] = []
-
-    def factory(answer: bytes) -> str:
-        def handler(conn: Conn) -> None:
-            conn.read_head()
-            conn.send_all(answer)
-            conn.close_clean()
-
-        server = RawServer(handler, certs.context_for("good"))
-        made.append(server)
-        return f"https://127.0.0.1:{server.port}/files/f.bin"
-
-    yield factory
-    for server in made:
-        server.close()
 
 
 @pytest.mark.parametrize(

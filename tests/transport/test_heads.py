@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import robustfetch
-from dummyserver import Certs, Conn, RawServer
 from robustfetch.transport.head import FastHeadResponse, parse_head, read_lines
 from robustfetch.transport.stdlib_backend import _Connection
 from robustfetch.transport.urllib3_backend import _WatchedHTTPConnection, _WatchedHTTPSConnection
@@ -98,26 +96,6 @@ def test_the_limits_are_http_client_s() -> None:
 )
 def test_both_transports_use_it(connection: type[http.client.HTTPConnection]) -> None:
     assert connection.response_class is FastHeadResponse
-
-
-@pytest.fixture
-def raw_https(certs: Certs) -> Iterator[Callable[[bytes], str]]:
-    """Factory: an HTTPS server that reads a request head, sends ``answer`` verbatim, closes."""
-    made: list[RawServer] = []
-
-    def factory(answer: bytes) -> str:
-        def handler(conn: Conn) -> None:
-            conn.read_head()
-            conn.send_all(answer)
-            conn.close_clean()
-
-        server = RawServer(handler, certs.context_for("good"))
-        made.append(server)
-        return f"https://127.0.0.1:{server.port}/files/f.bin"
-
-    yield factory
-    for server in made:
-        server.close()
 
 
 @pytest.mark.parametrize(

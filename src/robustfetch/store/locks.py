@@ -92,7 +92,7 @@ def _flock(fcntl: Any, path: Path) -> Optional[_Release]:
     except BaseException:
         os.close(fd)
         raise
-    if not _same_file(fd, path):  # removed by ``cache clear`` meanwhile: lock the new one
+    if not names(fd, path):  # removed by ``cache clear`` meanwhile: lock the new one
         os.close(fd)
         return None
 
@@ -224,15 +224,6 @@ def _alive(token: str, owner: Path) -> bool:
     return True
 
 
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        named = os.lstat(path)
-    except OSError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
-
-
 #: An unlocked temporary file this much older than now belongs to a process that died.
 ORPHAN_AGE = 10.0
 #: Where no flock exists, only age tells: a writer touches its file at every write.
@@ -274,3 +265,13 @@ def orphaned(path: Path) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def names(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not removed, not replaced)."""
+    try:
+        named = os.lstat(path)
+    except OSError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)

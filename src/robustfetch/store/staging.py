@@ -25,6 +25,7 @@ from .files import (
     sync_data,
     temporary_name,
 )
+from .locks import names
 
 __all__ = ["Staging", "sync_data"]
 
@@ -217,7 +218,7 @@ class Staging:
             os.fchmod(file.fileno(), mode)
         self.sync()
         crash_point("sync")
-        if not _names(file.fileno(), self.path):
+        if not names(file.fileno(), self.path):
             raise OSError(f"{self.path} was replaced by someone else; not committing it")
         if not RENAME_OPEN:
             self._close()  # Windows renames no open file
@@ -256,16 +257,6 @@ class Staging:
             with contextlib.suppress(OSError):
                 self._file.close()
             self._file = None
-
-
-def _names(fd: int, path: Path) -> bool:
-    """Whether ``path`` still names the file open as ``fd``."""
-    try:
-        named = os.lstat(path)
-    except OSError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _read_small(path: Path) -> bytes:
