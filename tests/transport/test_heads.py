@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 import robustfetch
 from robustfetch.transport.head import FastHeadResponse, parse_head, read_lines
 from robustfetch.transport.stdlib_backend import _Connection
-from robustfetch.transport.urllib3_backend import _WatchedHTTPConnection, _WatchedHTTPSConnection
 
 DATA = b"the real file\n" * 1000
 DIGEST = hashlib.sha256(DATA).hexdigest()
@@ -91,11 +90,19 @@ def test_the_limits_are_http_client_s() -> None:
         )
 
 
-@pytest.mark.parametrize(
-    "connection", [_Connection, _WatchedHTTPConnection, _WatchedHTTPSConnection]
-)
-def test_both_transports_use_it(connection: type[http.client.HTTPConnection]) -> None:
-    assert connection.response_class is FastHeadResponse
+@pytest.mark.parametrize("connection", ["stdlib", "urllib3-http", "urllib3-https"])
+def test_both_transports_use_it(connection: str) -> None:
+    if connection == "stdlib":
+        assert _Connection.response_class is FastHeadResponse
+        return
+    pytest.importorskip("urllib3")  # the standard-library-only run has no urllib3
+    from robustfetch.transport import urllib3_backend
+
+    watched = {
+        "urllib3-http": urllib3_backend._WatchedHTTPConnection,
+        "urllib3-https": urllib3_backend._WatchedHTTPSConnection,
+    }[connection]
+    assert watched.response_class is FastHeadResponse
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,9 @@ import ssl
 from typing import Any, Optional
 
 import pytest
+
+pytest.importorskip("urllib3")  # the standard-library-only run has no urllib3
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from urllib3.exceptions import LocationParseError
