@@ -7,14 +7,13 @@ package is opened.
 
 from __future__ import annotations
 
-import base64
+import http.client
 import socket
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from ..policy.secrets import redact
-from ..policy.urls import authority
 from .resolve import lookup
+from .tunnel import open_tunnel, proxy_address, proxy_auth
 
 __all__ = ["ProxyFailure", "connect_address", "connect_host", "stream_addresses", "tunnel"]
 
@@ -55,32 +54,19 @@ def tunnel(proxy: str, host: str, port: int, timeout: float) -> socket.socket:
     :raises ProxyFailure: when the proxy cannot be reached or refuses the tunnel;
         its message never shows the proxy's password.
     """
-    parts = urlsplit(proxy)
-    if parts.scheme != "http":
-        raise ProxyFailure(f"only http:// proxies can be probed, not {redact(proxy)}")
-    target = authority(host, port)
-    head = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
-    if parts.username is not None:
-        secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-        head += f"Proxy-Authorization: Basic {base64.b64encode(secret).decode()}\r\n"
     try:
-        sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout)
+        address = proxy_address(proxy)
+    except ValueError as exc:
+        raise ProxyFailure(str(exc)) from None
+    try:
+        sock = socket.create_connection(address, timeout)
     except OSError as exc:
         raise ProxyFailure(f"cannot reach proxy {redact(proxy)}: {_os_text(exc)}") from exc
     try:
-        sock.sendall(f"{head}\r\n".encode("ascii"))
-        answer = b""
-        while b"\r\n\r\n" not in answer and len(answer) < 65536:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise ProxyFailure("the proxy closed the connection")
-            answer += chunk
-        status = answer.split(b"\r\n", 1)[0].decode("latin-1")
-        if status.split(" ")[1:2] != ["200"]:
-            raise ProxyFailure(f"proxy {redact(proxy)} refused CONNECT {target}: {status}")
-    except OSError:
+        open_tunnel(sock, host, port, proxy_auth(proxy))
+    except (OSError, http.client.HTTPException) as exc:
         sock.close()
-        raise
+        raise ProxyFailure(f"proxy {redact(proxy)}: {_os_text(exc)}") from exc
     return sock
 
 
