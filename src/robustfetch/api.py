@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from .errors import Attempt, FetchError, Reason
 from .options import Options, make_options
-from .planning import Places, RequestLike
+from .planning import RequestLike
 from .planning import as_request as as_request  # the planning stays importable from here
 from .planning import plan_job as plan_job
 from .planning import plan_many as plan_many
@@ -134,15 +134,14 @@ class Fetcher:
         for index, item in enumerate(planned):
             if isinstance(item, ValueError):
                 raise ValueError(f"request {index}: {item}")
-        jobs: list[tuple[Job, Options]] = [item for item in planned if isinstance(item, tuple)]
+        jobs = [item for item in planned if not isinstance(item, ValueError)]
         # Identical requests (one dest, one pinned hash) share one download.
         unique: dict[int, int] = {}
         runs: list[tuple[Job, Options]] = []
-        places = Places()
         first_of: dict[tuple[Optional[Path], str], int] = {}
-        for index, (job, job_opts) in enumerate(jobs):
+        for index, (job, job_opts, place) in enumerate(jobs):
             # One place and one pinned hash: the same file.
-            same = (places.key(job), repr(sorted(job.expected.items())))
+            same = (place, repr(sorted(job.expected.items())))
             twin = first_of.get(same) if is_pinned(job.expected) else None
             if twin is None:
                 unique[index] = len(runs)

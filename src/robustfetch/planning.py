@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 from .options import Options, make_options
 from .policy.digests import expected_hashes, is_pinned, sha256_order
@@ -15,7 +15,7 @@ from .policy.secrets import redact, remember_url
 from .policy.urls import check_url, filename_from_url
 from .results import PathArg, Request
 
-__all__ = ["Places", "RequestLike", "as_request", "plan_job", "plan_many"]
+__all__ = ["Places", "Planned", "RequestLike", "as_request", "plan_job", "plan_many"]
 
 RequestLike = Union[Request, Mapping[str, Any], str]
 
@@ -72,15 +72,21 @@ def _plan_job(
     return Job(sources, expected, target, name or "download", url)
 
 
-def plan_many(
-    requests: Iterable[RequestLike], opts: Options
-) -> list[Union[tuple[Job, Options], ValueError]]:
+class Planned(NamedTuple):
+    """One request of a batch, planned: its job, its options, and where its file lands."""
+
+    job: Job
+    options: Options
+    place: Optional[Path]  # Places.key(job)
+
+
+def plan_many(requests: Iterable[RequestLike], opts: Options) -> list[Union[Planned, ValueError]]:
     """Each request checked and planned with its own options, or the ``ValueError`` it raised.
 
     No I/O. One ``dest`` written by two requests needs the same pinned hash in
     both (the file is then fetched once); a later request that breaks this is refused.
     """
-    planned: list[Union[tuple[Job, Options], ValueError]] = []
+    planned: list[Union[Planned, ValueError]] = []
     places = Places()
     seen: dict[Optional[Path], list[Job]] = {}
     for item in requests:
@@ -103,7 +109,7 @@ def plan_many(
             planned.append(exc)
             continue
         seen.setdefault(place, []).append(job)
-        planned.append((job, job_opts))
+        planned.append(Planned(job, job_opts, place))
     return planned
 
 
