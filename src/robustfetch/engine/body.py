@@ -63,7 +63,7 @@ def stream_body(
         response.close()
         staging.restart()
         raise
-    sink = Sink(staging, threaded=length is None or length >= THREADED_MIN)
+    sink = Sink(staging, threaded=length is None or length >= THREADED_MIN, total=total)
     try:
         _receive(transfer, response, sink, url, offset, total, deadline_at, sniff)
         sniff.check(b"", b"")

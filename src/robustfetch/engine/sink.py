@@ -10,7 +10,7 @@ from typing import Optional
 from ..errors import Reason, SourceFailed
 from ..store.staging import Staging
 
-__all__ = ["BUFFER", "THREADED_MIN", "Sink"]
+__all__ = ["BUFFER", "THREADED_MIN", "Sink", "sync_due"]
 
 #: Bodies at least this large (or of unknown size) are hashed and written on a helper thread.
 THREADED_MIN = 4 << 20
@@ -18,8 +18,11 @@ THREADED_MIN = 4 << 20
 BUFFER = 1 << 20
 _IN_FLIGHT = 6  # buffers one threaded sink uses at most: memory stays bounded
 # The commit syncs; syncing as we go, on a thread of its own, overlaps that
-# disk time with the transfer instead of adding it at the end.
+# disk time with the transfer instead of adding it at the end. Near the end
+# of a body of known size, smaller steps leave the commit's own sync less to
+# wait for; earlier, bigger steps cost fewer journal commits.
 _SYNC_EVERY = 16 << 20
+_SYNC_TAIL = 4 << 20
 _KEPT = 16  # idle buffers kept for the next transfers (fetch_many reuses them)
 
 # Buffers between transfers: allocating and zeroing 1 MiB per file would cost
@@ -48,13 +51,15 @@ class Sink:
     (hashlib and file writes release the GIL for big buffers, so the reading
     thread keeps reading meanwhile), buffers come back through a free list of
     :data:`_IN_FLIGHT`, and a third thread makes what was written durable as
-    the transfer goes. Call :meth:`finish` after the last buffer, and also after
+    the transfer goes (``total``, the staged size expected at the end, if
+    known, tells it when the end is near). Call :meth:`finish` after the last buffer, and also after
     a transfer is cut off (what arrived is kept, for a resume); :meth:`abort` to
     drop what is queued.
     """
 
-    def __init__(self, staging: Staging, threaded: bool) -> None:
+    def __init__(self, staging: Staging, threaded: bool, total: Optional[int] = None) -> None:
         self.staging = staging
+        self._total = total
         self._error: Optional[OSError] = None
         self._discard = False
         self._own: Optional[bytearray] = None
@@ -117,6 +122,7 @@ class Sink:
     def _work(self) -> None:
         assert self._queue is not None and self._syncer is not None
         work, free, syncer = self._queue, self._free, self._syncer
+        staging, total = self.staging, self._total
         unsynced = 0
         while True:
             item = work.get()
@@ -126,7 +132,7 @@ class Sink:
             if self._error is None and not self._discard:
                 self._write(memoryview(buffer)[:count])
                 unsynced += count
-                if unsynced >= _SYNC_EVERY:
+                if sync_due(unsynced, None if total is None else total - staging.size):
                     unsynced = 0
                     syncer.request()
             free.put(buffer)
@@ -142,6 +148,16 @@ class Sink:
     def _raise_error(self) -> None:
         if self._error is not None:
             raise SourceFailed(Reason.IO_ERROR, f"cannot write {self.staging.path}: {self._error}")
+
+
+def sync_due(unsynced: int, left: Optional[int]) -> bool:
+    """Whether ``unsynced`` bytes written since the last sync call for one now.
+
+    :param left: bytes still to come, if the size is known.
+    """
+    if unsynced >= _SYNC_EVERY:
+        return True
+    return unsynced >= _SYNC_TAIL and left is not None and left <= _SYNC_EVERY
 
 
 class _Syncer:
