@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any, Optional
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -154,12 +153,13 @@ def html_links(text: str, page_url: str) -> list[Link]:
     ``<base href>`` is honoured; the file name is the link's last path segment,
     and a ``#sha256=<hex>`` style fragment gives its hashes.
     """
-    parser = _Anchors()
-    parser.feed(text)
-    parser.close()
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    # html.parser (and html.entities) load on the first page, not with every fetch.
+    from .anchors import anchors
+
+    hrefs, base_href = anchors(text)
+    base = urljoin(page_url, base_href) if base_href else page_url
     links = []
-    for href in parser.hrefs[:_MAX_LINKS]:
+    for href in hrefs[:_MAX_LINKS]:
         absolute = urljoin(base, href.strip())
         path = urlsplit(absolute).path
         if not path or path.endswith("/"):
@@ -186,26 +186,6 @@ def find_link(links: list[Link], filename: str) -> Optional[Link]:
         if sdist_key(link.filename) == wanted:
             return link
     return None
-
-
-class _Anchors(HTMLParser):
-    """Collects ``<a href>`` values and the first ``<base href>``; ignores everything else."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.hrefs: list[str] = []
-        self.base: Optional[str] = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
-        if tag not in ("a", "base"):
-            return
-        href = dict(attrs).get("href")
-        if not href:
-            return
-        if tag == "a":
-            self.hrefs.append(href)
-        elif self.base is None:
-            self.base = href
 
 
 def _fragment_hashes(url: str) -> dict[str, str]:

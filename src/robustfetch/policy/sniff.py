@@ -12,7 +12,6 @@ False
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Optional
 
@@ -82,6 +81,8 @@ def page_title(body: bytes) -> Optional[str]:
     match = _TITLE.search(body)
     if match is None:
         return None
+    import html  # its entity table loads only for an error page with a title
+
     text = html.unescape(match.group(1).decode("utf-8", "replace"))
     text = " ".join(text.split())
     return (text[:117] + "...") if len(text) > 120 else (text or None)
