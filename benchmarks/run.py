@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import mirrors, others, report, transfers  # noqa: E402
+from benchmarks import mirrors, others, report, sdist, transfers  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     FULL,
     QUICK,
@@ -184,7 +184,7 @@ def _make_files(www: Path, sizes: Sizes, selected: Sequence[str]) -> dict[str, s
     if {"big_file", "transports"} & set(selected):
         digests["/big.bin"] = make_file(www / "big.bin", sizes.big)
     if "big_file" in selected:
-        transfers.make_sdist(www, www / "big.bin")
+        sdist.make_sdist(www, www / "big.bin")
     if "mirrors" in selected:
         digests["/mirrored.bin"] = make_file(www / "mirrored.bin", sizes.mirrored)
     if "memory" in selected:

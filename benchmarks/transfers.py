@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import ssl
 import statistics
-import tarfile
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -22,48 +21,27 @@ from benchmarks.common import (
     Target,
     Tool,
     run_quiet,
-    sha256_file,
 )
+from benchmarks.sdist import SDIST
 
 __all__ = [
-    "SDIST",
     "big_file",
     "curl_command",
-    "make_sdist",
     "many_files",
     "rf_fetch",
     "transports",
     "urllib_download",
 ]
 
-#: The sdist that pip downloads from the simple index (name, version).
-SDIST = ("rfbenchpkg", "1.0")
 RF = "robustfetch.fetch"
 CURL = "curl -o (no hash)"
 FLOOR = "threaded Python floor (recv_into, 2 threads)"
 KEEPALIVE = "durable keep-alive http.client floor"
+CLI = "robustfetch CLI, a fresh process"
+FLOOR_CLI = "threaded Python floor, a fresh process"
+# What a fresh process imports before a fetch with the default transport can start.
+_FETCH_IMPORTS = "import robustfetch.engine.request, robustfetch.transport.urllib3_backend"
 _SHM = " → /dev/shm"
-
-# A build backend inside the sdist: pip asks it for metadata, nothing needs installing.
-_BACKEND = """
-import os
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-
-
-def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
-    folder = os.path.join(metadata_directory, "{name}-{version}.dist-info")
-    os.mkdir(folder)
-    with open(os.path.join(folder, "METADATA"), "w") as handle:
-        handle.write("Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n")
-    return "{name}-{version}.dist-info"
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    raise RuntimeError("a benchmark package: download it, do not build it")
-"""
 
 
 def rf_fetch(ctx: Context, path: str, dest: Path, **options: Any) -> Callable[[], None]:
@@ -109,38 +87,6 @@ def _has_size(path: Path, size: int) -> Callable[[], None]:
     return check
 
 
-def make_sdist(root: Path, payload: Path) -> str:
-    """A ``.tar.gz`` sdist holding ``payload`` and a PEP 503 simple index linking it.
-
-    The link carries ``#sha256=``, which pip verifies. Stored, not compressed
-    (gzip level 0), so the archive is the payload's size and quick to make.
-    """
-    name, version = SDIST
-    stem = f"{name}-{version}"
-    archive = root / "packages" / f"{stem}.tar.gz"
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    texts = {
-        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\n'
-        'backend-path = ["."]\n',
-        "backend.py": _BACKEND.format(name=name, version=version),
-    }
-    with tarfile.open(archive, "w:gz", compresslevel=0) as tar:
-        for member, text in texts.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{stem}/{member}")
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-        tar.add(payload, arcname=f"{stem}/payload.bin")
-    digest = sha256_file(archive)
-    page = root / "simple" / name / "index.html"
-    page.parent.mkdir(parents=True, exist_ok=True)
-    href = f"../../packages/{archive.name}#sha256={digest}"
-    page.write_text(f'<!DOCTYPE html>\n<html><body><a href="{href}">{archive.name}</a>\n')
-    (root / "simple" / "index.html").write_text(f'<a href="{name}/">{name}</a>\n')
-    return digest
-
-
 def big_file(ctx: Context) -> CaseResult:
     size = ctx.sizes.big
     case = CaseResult("big_file", f"One {size // MiB} MiB file, hash verified", "s", RF)
@@ -172,10 +118,16 @@ def big_file(ctx: Context) -> CaseResult:
         if floors.threaded(url, str(out), digest, str(ctx.ca_file)) != 0:
             raise RuntimeError("the threaded floor's sha256 disagrees")
 
+    cli = [ctx.python, "-m", "robustfetch", "fetch", url, "--sha256", digest, "-o", str(out)]
+    cli += ["--no-cache", "--ca-bundle", str(ctx.ca_file)]
+    floor_cli = [ctx.python, "-m", "benchmarks.floors", "threaded", url, str(out), digest]
+    floor_cli.append(str(ctx.ca_file))
     tools = [
         Tool(RF, rf_fetch(ctx, path, out), full),
         Tool(CURL, lambda: _none(run_quiet([*curl, "-o", str(out), url])), full),
         Tool(FLOOR, floor, full, note="benchmarks/floors.py, in this process like robustfetch"),
+        Tool(CLI, lambda: _none(run_quiet(cli, env=ctx.env)), full, note="python -m robustfetch"),
+        Tool(FLOOR_CLI, lambda: _none(run_quiet(floor_cli, env=ctx.env)), full),
         Tool("curl -o, then sha256sum", curl_sha256sum, full),
         Tool("urllib.request + hashlib", lambda: urllib_download(url, digest, out, context), full),
         Tool(
@@ -196,11 +148,14 @@ def big_file(ctx: Context) -> CaseResult:
     case.measures = ctx.alternate(tools)
     add_target(case, "≤ 1.10 x curl -o (no hash)", RF, CURL, 1.10)
     add_target(case, "≤ 1.10 x the threaded Python floor", RF, FLOOR, 1.10)
-    add_target(case, "faster than curl -o, then sha256sum", RF, tools[3].name, 1.0, strict=True)
+    add_target(case, "faster than curl -o, then sha256sum", RF, tools[5].name, 1.0, strict=True)
+    add_target(case, "fresh processes: ≤ 1.10 x curl -o (no hash)", CLI, CURL, 1.10)
+    add_target(case, "fresh processes: ≤ 1.10 x the threaded floor", CLI, FLOOR_CLI, 1.10)
     case.notes += [
-        f"The first six rows write to one folder on disk (`{ctx.out}`); the `/dev/shm` rows"
+        f"The first eight rows write to one folder on disk (`{ctx.out}`); the `/dev/shm` rows"
         " write to tmpfs. robustfetch fdatasyncs the file before its atomic rename (on a"
-        " thread of its own every 16 MiB as it goes), and so does the threaded floor (once,"
+        " thread of its own as it goes: every 16 MiB, every 4 MiB in the last 16), and so"
+        " does the threaded floor (once,"
         " at the end); curl, urllib and pip never sync: on disk that is a real cost which"
         " the tmpfs rows leave out. Before every run the outputs are deleted and `sync` is run.",
         "The threaded Python floor: one connection read with `recv_into` into 1 MiB buffers,"
@@ -212,7 +167,31 @@ def big_file(ctx: Context) -> CaseResult:
     if shm_ratio is not None:
         case.notes.append(f"On tmpfs (no disk): robustfetch ÷ curl -o = {shm_ratio:.2f}.")
     case.notes.append(_cpu_note(case, ctx, RF, CURL))
+    case.notes.append(_start_note(ctx))
     return case
+
+
+def _start_note(ctx: Context) -> str:
+    """What a fresh Python process costs before its first byte: start, imports, exit."""
+
+    def median_run(code: str) -> float:
+        times = []
+        for _ in range(7):
+            started = time.perf_counter()
+            subprocess.run([ctx.python, "-c", code], env=ctx.env, check=True)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    bare = median_run("pass")
+    urllib3_only = median_run("import urllib3")
+    fetch = median_run(_FETCH_IMPORTS)
+    return (
+        "The fresh-process rows pay for a Python start before any byte:"
+        f" `python -c pass` takes {bare:.3f} s here, `python -c 'import urllib3'` (the default"
+        f" transport) {urllib3_only:.3f} s, and importing all a fetch needs"
+        f" (`{_FETCH_IMPORTS}`) {fetch:.3f} s, start and exit included; curl starts in a few"
+        " milliseconds. The in-process rows above measure the transfer itself."
+    )
 
 
 def _cpu_note(case: CaseResult, ctx: Context, ours: str, peer: str) -> str:

@@ -7,11 +7,13 @@ import dataclasses
 import datetime as dt
 import json
 import sys
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-from ..diagnose.client import Capabilities, probe
-from ..diagnose.host import HostReport, probe_host
 from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_connect_to, seconds
+
+if TYPE_CHECKING:
+    from ..diagnose.client import Capabilities
+    from ..diagnose.host import HostReport
 
 __all__ = ["add_probe_command", "report_record", "run_probe"]
 
@@ -53,6 +55,10 @@ def run_probe(args: argparse.Namespace) -> int:
 
     :param args: parsed by the parser :func:`add_probe_command` made.
     """
+    # The diagnosis (and http.client under it) loads for this command only.
+    from ..diagnose.client import probe
+    from ..diagnose.host import probe_host
+
     try:
         given = _options(args)
         client = probe(**given)
@@ -84,6 +90,9 @@ def report_record(report: Union[Capabilities, HostReport]) -> dict[str, Any]:
     :param report: from :func:`~robustfetch.probe.probe` or
         :func:`~robustfetch.hostprobe.probe_host`.
     """
+    from ..diagnose.client import Capabilities
+    from ..diagnose.host import HostReport
+
     record: dict[str, Any] = {"kind": "client" if isinstance(report, Capabilities) else "host"}
     record.update(_plain(dataclasses.asdict(report)))
     if isinstance(report, HostReport):
