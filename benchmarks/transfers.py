@@ -154,13 +154,12 @@ def big_file(ctx: Context) -> CaseResult:
     case.notes += [
         f"The first eight rows write to one folder on disk (`{ctx.out}`); the `/dev/shm` rows"
         " write to tmpfs. robustfetch fdatasyncs the file before its atomic rename (on a"
-        " thread of its own as it goes: every 16 MiB, every 4 MiB in the last 16), and so"
-        " does the threaded floor (once,"
-        " at the end); curl, urllib and pip never sync: on disk that is a real cost which"
+        " thread of its own as it goes: every 16 MiB, every 4 MiB in the last 16);"
+        " the threaded floor, curl, urllib and pip never sync: on disk that is a real cost which"
         " the tmpfs rows leave out. Before every run the outputs are deleted and `sync` is run.",
         "The threaded Python floor: one connection read with `recv_into` into 1 MiB buffers,"
         " a second thread hashing and writing each, buffers recycled through a free list of"
-        " 6, the hash checked, fdatasync and rename: the least a Python program can do.",
+        " 6, the hash checked, and a rename (no sync): the least a Python program can do.",
         "curl -o verifies nothing; robustfetch, urllib, sha256sum and pip check the sha256.",
     ]
     shm_ratio = case.ratio(RF + _SHM, CURL + _SHM)
