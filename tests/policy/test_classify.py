@@ -86,6 +86,13 @@ CASES: list[tuple[Fault, dict[str, Any], Reason, bool, str]] = [
     (Fault("other", "OSError: EIO"), {"phase": "body"}, Reason.TRUNCATED, True, "EIO"),
     (Fault("other", "refused"), {"via_proxy": True}, Reason.PROXY, True, "proxy"),
     (Fault("tls", "bad", tls_codes="X"), {"via_proxy": True}, Reason.PROXY, True, "proxy"),
+    (
+        Fault("tls", "bad record mac", tls_codes="DECRYPTION_FAILED_OR_BAD_RECORD_MAC"),
+        {"phase": "body", "received": 7, "expected": 9},
+        Reason.TRUNCATED,
+        True,
+        "TLS stream broke after 7 of 9 bytes",
+    ),
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -137,3 +138,39 @@ def test_the_connection_serves_the_next_request_after_a_direct_read(
 def send_in_pieces_raw(conn: Conn, body: bytes) -> None:
     for offset in range(0, len(body), 33_333):
         conn.send_all(body[offset : offset + 33_333])
+
+
+def test_a_corrupt_tls_record_mid_body_is_a_cut_body_kept_for_a_resume(
+    serve: Callable[[Handler], str], opts: dict[str, Any], dest_dir: Path
+) -> None:
+    tries: list[int] = []
+
+    def handler(conn: Conn) -> None:
+        head = conn.read_head() or b""
+        tries.append(len(tries))
+        if b"range:" in head.lower():  # the resume: the rest, as asked
+            start = int(head.lower().split(b"range: bytes=")[1].split(b"-")[0])
+            rest = BODY[start:]
+            conn.send_all(
+                b"HTTP/1.1 206 Partial Content\r\nContent-Length: %d\r\n"
+                b"Content-Range: bytes %d-%d/%d\r\n\r\n"
+                % (len(rest), start, len(BODY) - 1, len(BODY))
+                + rest
+            )
+            conn.close_clean()
+            return
+        send_in_pieces(conn, BODY, 200_000)
+        # An application-data record that fails its authentication check, written
+        # under the TLS layer, as a broken middlebox would.
+        with socket.socket(fileno=os.dup(conn.sock.fileno())) as raw:
+            raw.sendall(b"\x17\x03\x03\x00\x40" + os.urandom(64))
+        conn.wait(5.0)
+
+    result = robustfetch.fetch(
+        serve(handler), DIGEST, dest=dest_dir / "f.bin", **{**opts, "retries": 1}
+    )
+    first = result.attempts[0]
+    assert first.reason is Reason.TRUNCATED, first
+    assert "TLS" in first.detail and "200000" in first.detail
+    assert len(tries) == 2
+    assert (dest_dir / "f.bin").read_bytes() == BODY

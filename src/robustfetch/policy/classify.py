@@ -103,6 +103,13 @@ def classify_fault(
         return SourceFailed(Reason.CERT_HOSTNAME, f"certificate does not match the host: {text}")
     if via_proxy:
         return SourceFailed(Reason.PROXY, f"proxy failed: {text}", transient=True)
+    progress = f"after {received} of {expected if expected is not None else '?'} bytes"
+    if kind == "tls" and phase == "body":
+        # TLS authenticated every record before the broken one: those bytes are
+        # the server's, and a resume continues after them.
+        return SourceFailed(
+            Reason.TRUNCATED, f"the TLS stream broke {progress}: {text}", transient=True
+        )
     if kind == "tls":
         return _tls_failure(fault, sni_sent)
     if kind == "dns":
@@ -111,7 +118,6 @@ def classify_fault(
                 Reason.DNS, f"host name lookup failed for now: {text}", transient=True
             )
         return SourceFailed(Reason.DNS, f"host name lookup failed: {text}")
-    progress = f"after {received} of {expected if expected is not None else '?'} bytes"
     if kind == "timeout":
         if phase == "body":
             return SourceFailed(
