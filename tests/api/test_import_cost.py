@@ -14,7 +14,16 @@ from dummyserver import Server
 DATA = os.urandom(20_000)
 DIGEST = hashlib.sha256(DATA).hexdigest()
 # Needed only for an index page, an error page's title or a metalink document.
-NOT_FOR_A_PLAIN_FETCH = ("html", "html.parser", "html.entities", "xml.etree.ElementTree")
+NOT_FOR_A_PLAIN_FETCH = (
+    "html",
+    "html.parser",
+    "html.entities",
+    "xml.etree.ElementTree",
+    "robustfetch.policy.index_pages",
+    "robustfetch.policy.metalink",
+    "robustfetch.sources.pages",
+    "robustfetch.diagnose.client",
+)
 
 
 def test_a_plain_fetch_loads_no_page_parsers(

@@ -8,7 +8,8 @@ from typing import Union
 from ..errors import Attempt, Reason
 from ..policy.index_pages import find_link
 from ..policy.plan import Source
-from .pages import Lookup, link_source, read_page
+from .lookup import Lookup
+from .pages import link_source, read_page
 
 __all__ = ["find_links_sources"]
 

@@ -8,7 +8,8 @@ from typing import Union
 from ..errors import Attempt, Reason
 from ..policy.index_pages import JSON_ACCEPT, find_link, project_candidates, project_page_url
 from ..policy.plan import Source
-from .pages import Lookup, link_source, read_page
+from .lookup import Lookup
+from .pages import link_source, read_page
 
 __all__ = ["index_sources"]
 

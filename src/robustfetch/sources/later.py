@@ -10,16 +10,14 @@ from typing import Optional, Union
 from ..errors import Attempt
 from ..options import Options
 from ..policy.digests import DigestValue, is_pinned
-from ..policy.index_pages import link_refused
-from ..policy.metalink import duplicate_links
 from ..policy.plan import Source
 from ..policy.pypi import SdistRef
 from ..policy.witness import combine, server_digests
-from .find_links import find_links_sources
 from .getter import DocumentGetter
-from .index import index_sources
-from .pages import Lookup
-from .pypi import ask_pypi
+from .lookup import Lookup
+
+# The page and Link-header readers load when a request gets this far (most
+# never do): a fresh process that fetches one file does not pay for them.
 
 __all__ = ["LaterSources"]
 
@@ -70,6 +68,9 @@ class LaterSources:
         header = headers.get("Link")
         if not header:
             return
+        from ..policy.index_pages import link_refused
+        from ..policy.metalink import duplicate_links
+
         announced = server_digests(headers, 200)
         vouched = combine(expected, announced)
         if isinstance(vouched, str) or not is_pinned(vouched):
@@ -104,12 +105,17 @@ class LaterSources:
             if step != "duplicates":
                 self._steps.pop(0)
             if step == "links":
+                from .find_links import find_links_sources
+                from .index import index_sources
+
                 found = index_sources(self.lookup, self.options.index_urls)
                 found += find_links_sources(self.lookup, self.options.find_links)
                 return found
             if step == "pypi":
                 if self.pypi_ref is None:
                     continue
+                from .pypi import ask_pypi
+
                 lookup = self.lookup
                 answer = ask_pypi(
                     self.getter,

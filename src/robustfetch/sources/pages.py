@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Union
 from urllib.parse import quote
 
 from ..errors import Attempt, Reason, SourceFailed
-from ..policy.digests import DigestValue, is_pinned
 from ..policy.hops import check_plain_http
 from ..policy.index_pages import (
     Link,
@@ -19,35 +16,14 @@ from ..policy.index_pages import (
     page_links,
 )
 from ..policy.plan import Source
-from ..policy.rewrite import RuleSet
-from .getter import DocumentGetter
+from .lookup import Lookup
 
-__all__ = ["Lookup", "link_source", "read_page"]
+__all__ = ["link_source", "read_page"]
 
 log = logging.getLogger("robustfetch")
 
 #: The largest page read: PyPI's biggest project pages are some MiB.
 PAGE_LIMIT = 64 << 20
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """What every look-up for one request shares.
-
-    :param filename: the file looked for.
-    :param expected: the request's pinned digests (possibly empty).
-    """
-
-    getter: DocumentGetter
-    rules: RuleSet
-    allow_http: bool
-    filename: str
-    expected: Mapping[str, DigestValue]
-    deadline_at: Optional[float]
-
-    @property
-    def pinned(self) -> bool:
-        return is_pinned(self.expected)
 
 
 def read_page(
