@@ -27,14 +27,14 @@ NOT_FOR_A_PLAIN_FETCH = (
 
 
 def test_a_plain_fetch_loads_no_page_parsers(
-    https_server: Server, ca_bundle: Path, tmp_path: Path
+    https_server: Server, ca_bundle: Path, tmp_path: Path, transport: str
 ) -> None:
     url = https_server.route("/f.bin", body=DATA)
     code = f"""
         import sys
         import robustfetch
         robustfetch.fetch({url!r}, {DIGEST!r}, dest={str(tmp_path / "f.bin")!r},
-                          ca_bundle={str(ca_bundle)!r}, cache_dir=None)
+                          ca_bundle={str(ca_bundle)!r}, cache_dir=None, transport={transport!r})
         print(" ".join(sorted(set({NOT_FOR_A_PLAIN_FETCH!r}) & set(sys.modules))))
         """
     done = subprocess.run(

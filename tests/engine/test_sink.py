@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 from robustfetch.engine.sink import BUFFER, Sink, sync_due
 from robustfetch.store.staging import Staging
@@ -38,3 +39,30 @@ def test_a_threaded_sink_with_a_known_total_writes_every_byte_in_order(tmp_path:
         sink.finish()
         assert staging.size == len(data)
         assert (tmp_path / "f.part").read_bytes() == data
+
+
+def count_sync_requests(tmp_path: Path, size: int, total: Optional[int]) -> int:
+    """How many syncs a threaded sink asks for while ``size`` bytes go through it."""
+    requests: list[int] = []
+    with Staging(tmp_path / "f.part", {}) as staging:
+        staging.restart()
+        sink = Sink(staging, threaded=True, total=total)
+        assert sink._syncer is not None
+        ask = sink._syncer.request
+        sink._syncer.request = lambda: (requests.append(staging.size), ask())[1]  # type: ignore[method-assign]
+        chunk = bytes(BUFFER)
+        for offset in range(0, size, BUFFER):
+            buffer = sink.buffer()
+            count = min(BUFFER, size - offset)
+            buffer[:count] = chunk[:count]
+            sink.submit(buffer, count)
+        sink.finish()
+    return len(requests)
+
+
+def test_the_sink_counts_down_to_the_known_end(tmp_path: Path) -> None:
+    size = 21 * MiB + 12_345
+    # 16 MiB from the end (at 6 MiB written) the steps shrink to 4 MiB: 6, 10, 14, 18.
+    assert count_sync_requests(tmp_path, size, total=size) == 4
+    # Without a known end, one sync at 16 MiB; the commit syncs the rest.
+    assert count_sync_requests(tmp_path, size, total=None) == 1

@@ -9,8 +9,10 @@ the rest in pieces, and then misbehaves in one way: closes without
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +23,8 @@ import robustfetch
 from dummyserver import Certs, Conn, RawServer
 from dummyserver._net import Stopped
 from robustfetch import FetchError, Reason
+from robustfetch.transport import body as body_module
+from robustfetch.transport.body import BodyReader
 
 BODY = os.urandom(300_000)  # many TLS records: most of it arrives after the switch
 DIGEST = hashlib.sha256(BODY).hexdigest()
@@ -58,16 +62,67 @@ def send_in_pieces(conn: Conn, body: bytes, until: int) -> None:
 
 
 def test_a_body_begun_in_the_buffer_and_ended_past_it_arrives_whole(
-    serve: Callable[[Handler], str], opts: dict[str, Any], dest_dir: Path
+    serve: Callable[[Handler], str],
+    opts: dict[str, Any],
+    dest_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def handler(conn: Conn) -> None:
         conn.read_head()
         send_in_pieces(conn, BODY, len(BODY))
         conn.close_clean()
 
+    switched: list[bool] = []
+    original = body_module._direct_read
+
+    def spy(fp: object) -> Any:
+        direct = original(fp)
+        switched.append(direct is not None)
+        return direct
+
+    monkeypatch.setattr(body_module, "_direct_read", spy)
     result = robustfetch.fetch(serve(handler), DIGEST, dest=dest_dir / "f.bin", **opts)
     assert result.size == len(BODY)
     assert (dest_dir / "f.bin").read_bytes() == BODY
+    assert switched and switched[0], "the body was not read past http.client's buffer"
+
+
+def test_a_direct_read_after_the_socket_closed_reads_no_other_connection(
+    serve: Callable[[Handler], str], certs: Certs
+) -> None:
+    def handler(conn: Conn) -> None:
+        conn.read_head()
+        send_in_pieces(conn, BODY, len(BODY))
+        conn.wait(5.0)
+
+    url = serve(handler)
+    port = int(url.split(":")[2].split("/")[0])
+    context = ssl.create_default_context(cafile=str(certs.ca_bundle))
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+    connection.request("GET", "/f.bin")
+    response = connection.getresponse()
+    reader = BodyReader(response)
+    buffer = bytearray(100_000)
+    assert reader.readinto(buffer) > 0  # drains http.client's buffer: direct from now on
+    assert reader._direct is not None
+    fp = response.fp
+    assert fp is not None
+    tls = fp.raw._sock  # type: ignore[attr-defined]
+    fp.close()  # closed from elsewhere: the file, then its socket
+    tls.close()
+    # The freed descriptor number goes to a new connection with a TLS record waiting.
+    mine, theirs = socket.socketpair()
+    try:
+        theirs.sendall(b"\x17\x03\x03\x00\x40" + os.urandom(64))
+        with pytest.raises(ConnectionAbortedError):
+            reader.readinto(buffer)
+        mine.setblocking(False)
+        assert len(mine.recv(1000)) == 69  # nothing was read from it
+    finally:
+        mine.close()
+        theirs.close()
+        response.fp = None  # already closed above, behind http.client's back
+        connection.close()
 
 
 def test_a_close_without_close_notify_after_the_switch_is_a_cut_body(

@@ -6,7 +6,7 @@ import http.client
 import io
 import socket
 import ssl
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 __all__ = ["BodyReader"]
 
@@ -103,17 +103,22 @@ def _direct_read(fp: object) -> Optional[_Read]:
         sslobj = getattr(sock, "_sslobj", None)
         if sslobj is None:
             return None
-        return _tls_reader(sslobj.read, getattr(sock, "suppress_ragged_eofs", True))
+        return _tls_reader(sock, sslobj, getattr(sock, "suppress_ragged_eofs", True))
     if type(sock) is socket.socket:
         recv_into = sock.recv_into
         return lambda count, buffer: recv_into(buffer, count)
     return None
 
 
-def _tls_reader(read: _Read, suppress_ragged_eofs: bool) -> _Read:
+def _tls_reader(sock: ssl.SSLSocket, sslobj: Any, suppress_ragged_eofs: bool) -> _Read:
     """``SSLSocket.read`` without its Python layers: the same answers, the same errors."""
+    read: _Read = sslobj.read
 
     def direct(count: int, buffer: Buffer) -> int:
+        # Closed, the socket forgets its TLS object, which still knows the old
+        # descriptor number: by then another connection may own that number.
+        if getattr(sock, "_sslobj", None) is not sslobj:
+            raise ConnectionAbortedError("the connection was closed")
         try:
             return read(count, buffer)
         except ssl.SSLError as exc:
@@ -122,7 +127,5 @@ def _tls_reader(read: _Read, suppress_ragged_eofs: bool) -> _Read:
             if exc.args[0] == ssl.SSL_ERROR_EOF and suppress_ragged_eofs:
                 return 0
             raise
-        except ValueError as exc:  # closed under us: a failed read, not a bug
-            raise ConnectionAbortedError(str(exc)) from exc
 
     return direct
