@@ -1,7 +1,5 @@
 """``python -m robustfetch``: the command line."""
 
-import sys
+from .cli.main import run
 
-from .cli.main import main
-
-sys.exit(main())
+run()

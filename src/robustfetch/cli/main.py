@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
-from typing import Optional
+from typing import NoReturn, Optional
 
 from .. import __version__
 from ..api import Fetcher
@@ -26,7 +27,25 @@ from .many import add_many_command
 from .probe import add_probe_command
 from .progressbar import ProgressBar
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
+
+
+def run() -> NoReturn:
+    """The ``robustfetch`` script and ``python -m robustfetch``: :func:`main`, then exit.
+
+    By the time :func:`main` returns, every file is closed and every thread
+    joined: the interpreter's teardown of the ~300 modules a fetch imports
+    would only add some 20 ms to each short run, so the process ends at once
+    once its output is flushed.
+    """
+    code = main()
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # the reader went away: exit as Python does when its flush fails
+        code = code or 120
+    os._exit(code)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
