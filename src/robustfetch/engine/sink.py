@@ -52,9 +52,9 @@ class Sink:
     thread keeps reading meanwhile), buffers come back through a free list of
     :data:`_IN_FLIGHT`, and a third thread makes what was written durable as
     the transfer goes (``total``, the staged size expected at the end, if
-    known, tells it when the end is near). Call :meth:`finish` after the last buffer, and also after
-    a transfer is cut off (what arrived is kept, for a resume); :meth:`abort` to
-    drop what is queued.
+    known, tells it when the end is near). Call :meth:`finish` after the last
+    buffer, and also after a transfer is cut off (what arrived is kept, for a
+    resume); :meth:`abort` to drop what is queued.
     """
 
     def __init__(self, staging: Staging, threaded: bool, total: Optional[int] = None) -> None:
