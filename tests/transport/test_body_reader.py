@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import os
 import socket
 import ssl
@@ -229,3 +230,34 @@ def test_a_corrupt_tls_record_mid_body_is_a_cut_body_kept_for_a_resume(
     assert "TLS" in first.detail and "200000" in first.detail
     assert len(tries) == 2
     assert (dest_dir / "f.bin").read_bytes() == BODY
+
+
+class _StreamSocket:
+    """What http.client needs of a socket, over bytes in memory: no socket under the file."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(io.BytesIO(self._data))
+
+
+def test_a_body_with_no_socket_under_it_is_looked_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    looked: list[object] = []
+    original = body_module._direct_read
+
+    def spy(fp: object) -> Any:
+        looked.append(fp)
+        return original(fp)
+
+    monkeypatch.setattr(body_module, "_direct_read", spy)
+    response = http.client.HTTPResponse(_StreamSocket(HEAD + BODY))  # type: ignore[arg-type]
+    response.begin()
+    reader, received = BodyReader(response), bytearray()
+    buffer = bytearray(65_536)
+    while count := reader.readinto(buffer):
+        received += buffer[:count]
+    assert received == BODY
+    assert len(looked) == 1  # not once per read: the answer cannot change

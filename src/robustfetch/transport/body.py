@@ -41,6 +41,7 @@ class BodyReader:
         self.remaining: Optional[int] = response.length
         self.received = 0
         self._direct: Optional[_Read] = None
+        self._looked = False  # for a direct read: once is enough, the socket stays the same
 
     def readinto(self, buffer: Buffer) -> int:
         """Up to ``len(buffer)`` body bytes as soon as some arrive; ``0`` at the end.
@@ -68,7 +69,8 @@ class BodyReader:
             count = direct(len(buffer), buffer)
         else:
             count = fp.readinto1(buffer)
-            if remaining is not None and len(buffer) > io.DEFAULT_BUFFER_SIZE:
+            if not self._looked and remaining is not None and len(buffer) > io.DEFAULT_BUFFER_SIZE:
+                self._looked = True
                 self._direct = _direct_read(fp)
         if count:
             self.received += count
