@@ -8,8 +8,8 @@ from contextlib import ExitStack, contextmanager
 from typing import Callable
 
 import robustfetch
-from benchmarks.common import CaseResult, Context, MiB, Target, Tool, run_quiet
-from benchmarks.transfers import add_target
+from benchmarks.common import CaseResult, Context, MiB, Tool, run_quiet
+from benchmarks.transfers import add_speedup_target, add_target
 from dummyserver.nginx import Nginx
 
 __all__ = ["throttled_mirrors"]
@@ -106,14 +106,7 @@ def throttled_mirrors(ctx: Context) -> CaseResult:
         ]
         case.measures = ctx.alternate(tools)
     add_target(case, "split=4 ≤ 1.15 x aria2c --split=4", SPLIT, ARIA, 1.15)
-    one = case.ratio(ONE, SPLIT)
-    case.targets.append(
-        Target(
-            "one source ≥ 3 x split=4",
-            "—" if one is None else f"{one:.2f} x ({ONE} ÷ {SPLIT})",
-            None if one is None else one >= 3,
-        )
-    )
+    add_speedup_target(case, "one source ≥ 3 x split=4", ONE, 3)
     case.notes.append(
         f"Each mirror is an nginx of its own with `limit_rate {rate}` (per connection),"
         " serving the same file over HTTPS; the size is given (`size=`), the sha256 is pinned"
